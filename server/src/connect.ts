@@ -1,0 +1,15 @@
+// Every Connect service the control server offers, one line each. Used by both listeners
+// (HTTP/1.1 for browsers on :3000, h2c for services on :3001).
+
+import type { ConnectRouter } from "@connectrpc/connect";
+import type { DescService } from "@bufbuild/protobuf";
+import { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
+import type { ServiceContainer } from "./services.js";
+
+export const allServices: DescService[] = [TopologyService];
+
+export function routes(services: ServiceContainer) {
+  return (router: ConnectRouter) => {
+    router.service(TopologyService, services.topology);
+  };
+}

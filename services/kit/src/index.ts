@@ -1,0 +1,9 @@
+export {
+  TopologyReporter,
+  HealthState,
+  ServiceLanguage,
+  ServiceType,
+  controlEnv,
+  exitWithParent,
+  type ReporterOptions,
+} from "./topology-reporter.js";
