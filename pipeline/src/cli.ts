@@ -1,0 +1,182 @@
+// The pipeline CLI. Run from the repo root: `pnpm pipeline --help`, e.g.
+//   pnpm pipeline generate --events 1000000 --seed 7 --out /tmp/events.ndjson
+//   pnpm pipeline run --mode duckdb --input /tmp/events.ndjson --out /tmp/out
+//   pnpm pipeline bench --modes duckdb,monolith --events 1000000 --runs 3
+// Relative paths resolve against the current directory. Exit codes: 0 ok, 1 unexpected failure,
+// 2 bad arguments, bad rules file or unreadable input (or the child's own exit code).
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { intList, intOption, parseOptions, required, UsageError } from './args.js';
+import { DEFAULT_TYPES, generate, type Distribution } from './generate/generator.js';
+import { loadRules, RulesError } from './rules.js';
+import { runDuckdb } from './engines/duckdb-engine.js';
+import { runDuckdbSql } from './engines/duckdb-sql-engine.js';
+import { BuildError, buildMonolith, MONOLITH_BIN, runMonolith } from './engines/monolith-runner.js';
+import { runBench } from './bench/bench.js';
+
+const USAGE = `pipeline — event generator, engines and benchmarks (see ../shared/DESIGN.md §4.2–4.5)
+
+Usage:
+  pnpm pipeline generate --events N --seed S --out FILE [--users U]
+        [--distribution uniform|zipf|burst] [--invalid-ratio R] [--types a,b,c]
+      Writes N non-blank NDJSON lines, reproducibly (same arguments, same bytes).
+      --invalid-ratio R (0..1, default 0) mixes in every kind of invalid line, plus tricky valid
+      lines, blank lines and CRLF endings. Defaults: --users 10000, --distribution uniform.
+
+  pnpm pipeline run --mode duckdb|duckdb-sql|monolith|split --input FILE --out DIR
+        [--rules FILE] [--batch-size B] [--partitions P] [--threads N] [--control-url URL]
+        [--no-build]
+      Writes DIR/results.json, DIR/dead-letters.ndjson and DIR/metrics.json.
+      duckdb      reference engine / test oracle (strict validator + DuckDB SQL)
+      duckdb-sql  plain DuckDB SQL with read_ndjson, no validation (valid-only input)
+      monolith    the C++ binary (built with cpp/scripts/build.sh release unless --no-build)
+      split       not available yet
+
+  pnpm pipeline bench [--modes duckdb,monolith] [--events 1000000,10000000] [--runs 3]
+        [--seed S] [--users U] [--distribution D] [--rules FILE] [--out-dir reports/bench]
+        [--threads N] [--batch-size B] [--partitions P]
+      Generates inputs once (cached in .cache/pipeline-bench), runs the modes interleaved,
+      checks that checksums agree and writes bench.md and bench.json. duckdb-sql is always
+      measured alongside duckdb.
+
+  pnpm pipeline --help`;
+
+function die(code: number, msg: string): never {
+  process.stderr.write(`pipeline: ${msg}\n`);
+  process.exit(code);
+}
+
+const DISTRIBUTIONS: Distribution[] = ['uniform', 'zipf', 'burst'];
+
+function cmdGenerate(argv: string[]): void {
+  const cmd = 'generate';
+  const o = parseOptions(argv, { events: 'string', seed: 'string', users: 'string', distribution: 'string', 'invalid-ratio': 'string', types: 'string', out: 'string', help: 'flag' }, cmd);
+  if (o.has('help')) { console.log(USAGE); return; }
+  const events = intOption(o, 'events', cmd, { min: 0 });
+  if (events === undefined) throw new UsageError(`${cmd}: missing required option --events`);
+  const seed = intOption(o, 'seed', cmd, { min: 0 });
+  if (seed === undefined) throw new UsageError(`${cmd}: missing required option --seed`);
+  const users = intOption(o, 'users', cmd, { min: 1, max: 10_000_000, fallback: 10_000 })!;
+  const distribution = (o.get('distribution') ?? 'uniform') as Distribution;
+  if (!DISTRIBUTIONS.includes(distribution)) throw new UsageError(`${cmd}: unknown --distribution ${JSON.stringify(distribution)} (expected uniform, zipf or burst)`);
+  const ratioText = o.get('invalid-ratio') ?? '0';
+  const invalidRatio = Number(ratioText);
+  if (ratioText.trim() === '' || !Number.isFinite(invalidRatio) || invalidRatio < 0 || invalidRatio > 1) {
+    throw new UsageError(`${cmd}: --invalid-ratio must be a number between 0 and 1, got ${JSON.stringify(ratioText)}`);
+  }
+  let types = DEFAULT_TYPES;
+  if (o.has('types')) {
+    types = o.get('types')!.split(',');
+    for (const t of types) {
+      if (!/^[A-Za-z0-9_.-]+$/.test(t)) throw new UsageError(`${cmd}: --types entries must match [A-Za-z0-9_.-]+, got ${JSON.stringify(t)}`);
+    }
+  }
+  const out = resolve(required(o, 'out', cmd));
+  const t0 = process.hrtime.bigint();
+  let lastReport = 0;
+  const showProgress = events >= 2_000_000 && process.stderr.isTTY !== undefined;
+  const stats = generate({
+    events, seed, users, distribution, invalidRatio, types, out,
+    onProgress: showProgress
+      ? (n) => {
+          if (n - lastReport >= 1_000_000) {
+            lastReport = n;
+            process.stderr.write(`generate: ${n.toLocaleString('en-US')} / ${events.toLocaleString('en-US')} lines (${((n / events) * 100).toFixed(0)}%)\n`);
+          }
+        }
+      : undefined,
+  });
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  process.stderr.write(
+    `generate: wrote ${stats.lines} lines (${stats.invalid} invalid, ${stats.tricky} tricky), ${(stats.bytes / 1e6).toFixed(1)} MB to ${out} ` +
+      `in ${secs.toFixed(2)} s (${Math.round(stats.lines / Math.max(secs, 1e-9)).toLocaleString('en-US')} events/s)\n`,
+  );
+}
+
+async function cmdRun(argv: string[]): Promise<number> {
+  const cmd = 'run';
+  const o = parseOptions(argv, { mode: 'string', input: 'string', rules: 'string', out: 'string', 'batch-size': 'string', partitions: 'string', threads: 'string', 'control-url': 'string', 'no-build': 'flag', help: 'flag' }, cmd);
+  if (o.has('help')) { console.log(USAGE); return 0; }
+  const mode = required(o, 'mode', cmd);
+  if (mode === 'split') die(2, 'mode split is not available yet: the split pipeline services are not built (issue 5)');
+  if (!['duckdb', 'duckdb-sql', 'monolith'].includes(mode)) throw new UsageError(`${cmd}: unknown --mode ${JSON.stringify(mode)} (expected monolith, split, duckdb or duckdb-sql)`);
+  const input = resolve(required(o, 'input', cmd));
+  const out = resolve(required(o, 'out', cmd));
+  const rulesPath = o.has('rules') ? resolve(o.get('rules')!) : undefined;
+  const batchSize = intOption(o, 'batch-size', cmd, { min: 1 });
+  const partitions = intOption(o, 'partitions', cmd, { min: 1 });
+  const threads = intOption(o, 'threads', cmd, { min: 1 });
+
+  if (mode === 'monolith') {
+    let bin = MONOLITH_BIN;
+    if (!o.has('no-build')) {
+      try { bin = buildMonolith(); } catch (e) { if (e instanceof BuildError) die(2, e.message); throw e; }
+    } else if (!existsSync(bin)) die(2, `--no-build given but ${bin} does not exist`);
+    mkdirSync(out, { recursive: true });
+    return runMonolith(bin, { input, out, rules: rulesPath, threads, batchSize, partitions, controlUrl: o.get('control-url') });
+  }
+
+  // In-process engines: rules first (before any event is read), then the input.
+  let rules;
+  try { rules = loadRules(rulesPath); } catch (e) { if (e instanceof RulesError) die(2, e.message); throw e; }
+  let st;
+  try { st = statSync(input); } catch { die(2, `run: cannot read --input ${input}: no such file`); }
+  if (!st.isFile()) die(2, `run: --input ${input} is not a file`);
+  mkdirSync(out, { recursive: true });
+  const outcome = mode === 'duckdb' ? await runDuckdb(input, rules, out) : await runDuckdbSql(input, rules, out);
+  const m = outcome.metrics;
+  process.stderr.write(
+    `run ${mode}: ${m.events} lines (${m.invalid} invalid) in ${(m.wallSeconds as number).toFixed(2)} s, ` +
+      `${Math.round(m.eventsPerSecond as number).toLocaleString('en-US')} events/s, checksum ${outcome.checksum}\n`,
+  );
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    console.log(USAGE);
+    return cmd === undefined ? 2 : 0;
+  }
+  switch (cmd) {
+    case 'generate': cmdGenerate(rest); return 0;
+    case 'run': return cmdRun(rest);
+    case 'bench': {
+      const o = parseOptions(rest, { modes: 'string', events: 'string', runs: 'string', seed: 'string', users: 'string', distribution: 'string', rules: 'string', 'out-dir': 'string', threads: 'string', 'batch-size': 'string', partitions: 'string', help: 'flag' }, 'bench');
+      if (o.has('help')) { console.log(USAGE); return 0; }
+      const modes = (o.get('modes') ?? 'duckdb,monolith').split(',').map((s) => s.trim());
+      for (const m of modes) {
+        if (m === 'split') die(2, 'mode split is not available yet: the split pipeline services are not built (issue 5)');
+        if (!['duckdb', 'duckdb-sql', 'monolith'].includes(m)) throw new UsageError(`bench: unknown mode ${JSON.stringify(m)} in --modes (expected duckdb, monolith)`);
+      }
+      const distribution = (o.get('distribution') ?? 'uniform') as Distribution;
+      if (!DISTRIBUTIONS.includes(distribution)) throw new UsageError(`bench: unknown --distribution ${JSON.stringify(distribution)}`);
+      const rulesPath = o.has('rules') ? resolve(o.get('rules')!) : undefined;
+      try { loadRules(rulesPath); } catch (e) { if (e instanceof RulesError) die(2, e.message); throw e; }
+      return runBench({
+        modes,
+        events: intList(o.get('events') ?? '1000000,10000000', 'events', 'bench', 1),
+        runs: intOption(o, 'runs', 'bench', { min: 1, max: 100, fallback: 3 })!,
+        seed: intOption(o, 'seed', 'bench', { min: 0, fallback: 42 })!,
+        users: intOption(o, 'users', 'bench', { min: 1, fallback: 10_000 })!,
+        distribution,
+        rulesPath,
+        outDir: resolve(o.get('out-dir') ?? 'reports/bench'),
+        threads: intOption(o, 'threads', 'bench', { min: 1 }),
+        batchSize: intOption(o, 'batch-size', 'bench', { min: 1 }),
+        partitions: intOption(o, 'partitions', 'bench', { min: 1 }),
+      });
+    }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(cmd)} (expected generate, run or bench; see --help)`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e: unknown) => {
+    if (e instanceof UsageError) die(2, e.message);
+    process.stderr.write(`pipeline: unexpected failure: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,46 @@
+// Writes results.json and metrics.json for the in-process engines (dead letters are streamed by
+// the engine itself while it reads the input).
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface RunInfo {
+  mode: string;
+  lines: number;
+  valid: number;
+  invalid: number;
+  bytes: number;
+  wallNs: bigint;
+  extra?: Record<string, unknown>;
+}
+
+export interface RunOutcome {
+  checksum: string;
+  metrics: Record<string, unknown>;
+}
+
+export function sha256Hex(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function writeOutputs(outDir: string, resultsText: string, info: RunInfo): RunOutcome {
+  const bytes = Buffer.from(resultsText, 'utf8');
+  writeFileSync(join(outDir, 'results.json'), bytes);
+  const checksum = sha256Hex(bytes);
+  const wallSeconds = Number(info.wallNs) / 1e9;
+  const metrics: Record<string, unknown> = {
+    mode: info.mode,
+    events: info.lines,
+    valid: info.valid,
+    invalid: info.invalid,
+    wallSeconds,
+    eventsPerSecond: wallSeconds > 0 ? info.lines / wallSeconds : 0,
+    bytes: info.bytes,
+    mbPerSecond: wallSeconds > 0 ? info.bytes / 1e6 / wallSeconds : 0,
+    checksum,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    ...info.extra,
+  };
+  writeFileSync(join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+  return { checksum, metrics };
+}

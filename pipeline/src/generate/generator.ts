@@ -1,0 +1,292 @@
+// Reproducible NDJSON event generator: same options → same bytes. Streams to disk in large
+// chunks with bounded memory; strings are assembled from precomputed pieces to stay fast.
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { Rng } from './rng.js';
+import { INVALID_KINDS, OVERSIZE_KIND, TRICKY_KINDS } from './special-lines.js';
+
+export type Distribution = 'uniform' | 'zipf' | 'burst';
+
+export interface GenerateOptions {
+  events: number;
+  seed: number;
+  users: number;
+  distribution: Distribution;
+  invalidRatio: number;
+  types: string[];
+  out: string;
+  /** Called now and then with the number of lines written so far. */
+  onProgress?: (written: number) => void;
+}
+
+export const DEFAULT_TYPES = ['click', 'view', 'purchase', 'signup', 'search', 'add_to_cart', 'logout'];
+const DEFAULT_TYPE_WEIGHTS = [30, 28, 8, 4, 14, 10, 6];
+
+export interface GenerateStats {
+  lines: number;
+  invalid: number;
+  tricky: number;
+  bytes: number;
+}
+
+const CHUNK_BYTES = 8 * 1024 * 1024;
+const LINE_RESERVE = 4096; // a generated event line is far shorter
+const YEAR_START = Date.UTC(2026, 0, 1) / 1000;
+const SECONDS_2026 = 365 * 86400;
+const TWO = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+
+const OFFSETS = ['+02:00', '-05:00', '+05:30', '-03:30', '+09:00', '+00:00', '-00:00', '+14:00', '-11:00', '+23:59'];
+const SPECIAL_TS = [
+  '1969-12-31T23:59:59Z',
+  '1969-12-31T23:59:00.000000001Z',
+  '1969-06-15T12:34:56.7+01:00',
+  '2024-02-29T12:00:00Z',
+  '2028-02-29T06:00:00.25-04:00',
+  '2000-02-29T00:00:00Z',
+  '2025-12-31T23:59:59.999999999Z',
+  '2026-01-01T00:59:59+01:00',
+];
+const SOURCES = ['web', 'ios', 'android', 'api'];
+const OVERSIZE_GAP = 100_000;
+
+/** Day-of-year → "2026-MM-DDT" prefix. */
+function dayPrefixes(): string[] {
+  const out: string[] = [];
+  for (let d = 0; d < 365; d++) {
+    const dt = new Date((YEAR_START + d * 86400) * 1000);
+    out.push(`2026-${TWO[dt.getUTCMonth() + 1]}-${TWO[dt.getUTCDate()]}T`);
+  }
+  return out;
+}
+
+function userNames(n: number): string[] {
+  const out = new Array<string>(n);
+  for (let i = 0; i < n; i++) out[i] = 'u' + String(i + 1).padStart(6, '0');
+  return out;
+}
+
+/** Cumulative Zipf(s=1.1) weights over ranks 1..n, for sampling by binary search. */
+function zipfCdf(n: number): Float64Array {
+  const cdf = new Float64Array(n);
+  let acc = 0;
+  for (let i = 0; i < n; i++) {
+    acc += 1 / Math.pow(i + 1, 1.1);
+    cdf[i] = acc;
+  }
+  for (let i = 0; i < n; i++) cdf[i] /= acc;
+  return cdf;
+}
+
+function sampleCdf(cdf: Float64Array, u: number): number {
+  let lo = 0;
+  let hi = cdf.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (cdf[mid] < u) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export function generate(opts: GenerateOptions): GenerateStats {
+  const rng = new Rng(opts.seed);
+  const days = dayPrefixes();
+  const users = userNames(opts.users);
+  const cdf = opts.distribution === 'zipf' ? zipfCdf(opts.users) : null;
+  const types = opts.types;
+  const typeCdf = new Float64Array(types.length);
+  {
+    const weights = types.map((t, i) => (types === DEFAULT_TYPES || sameList(types, DEFAULT_TYPES) ? DEFAULT_TYPE_WEIGHTS[i] : 1));
+    const total = weights.reduce((a, b) => a + b, 0);
+    let acc = 0;
+    weights.forEach((w, i) => { acc += w / total; typeCdf[i] = acc; });
+    typeCdf[types.length - 1] = 1;
+  }
+  const ratio = opts.invalidRatio;
+  const trickyRatio = ratio > 0 ? Math.min(0.5, ratio / 2) : 0;
+  const oversizeGap = ratio >= 0.2 ? 1000 : OVERSIZE_GAP;
+
+  const enc = (x: string) => Buffer.from(x, 'utf8');
+  // Constant pieces are pre-joined so that each event needs few copies.
+  const dayBytes = days.map((d) => enc('{"ts":"' + d));
+  const userBytes = users.map((u) => enc(u + '","value":'));
+  const typeBytes = types.map((t) => enc('","type":"' + t + '","user":"'));
+  const offsetBytes = OFFSETS.map(enc);
+  const specialTsBytes = SPECIAL_TS.map(enc);
+  const metaPrefix = [
+    SOURCES.map((s) => enc(`,"metadata":{"src":"${s}","session":`)),
+    SOURCES.map((s) => enc(`,"metadata":{"src":"${s}","ab":`)),
+    SOURCES.map((s) => enc(`,"metadata":{"src":"${s}","geo":{"lat":`)),
+  ];
+  const P_TS = enc('{"ts":"');
+  const P_TRUE = enc('true,"page":"/p/');
+  const P_FALSE = enc('false,"page":"/p/');
+  const P_LON = enc(',"lon":');
+  const P_TAGS = enc(',"metadata":{"tags":["a","b"],"retry":null}}\n');
+
+  const fd = openSync(opts.out, 'w');
+  const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  let pos = 0;
+  let bytes = 0;
+  const flush = () => {
+    if (pos > 0) {
+      let off = 0;
+      while (off < pos) off += writeSync(fd, chunk, off, pos - off);
+      bytes += pos;
+      pos = 0;
+    }
+  };
+  const put = (b: Uint8Array) => {
+    for (let k = 0; k < b.length; k++) chunk[pos++] = b[k];
+  };
+  const putByte = (c: number) => { chunk[pos++] = c; };
+  /** Writes a non-negative integer in decimal. */
+  const putUint = (n: number) => {
+    if (n < 10) { chunk[pos++] = 48 + n; return; }
+    let digits = 1;
+    for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
+    let q = pos + digits;
+    pos = q;
+    while (n >= 10) {
+      const d = n % 10;
+      chunk[--q] = 48 + d;
+      n = (n - d) / 10;
+    }
+    chunk[--q] = 48 + n;
+  };
+  const putInt = (n: number) => {
+    if (n < 0) { chunk[pos++] = 45; putUint(-n); } else putUint(n);
+  };
+  const put2 = (n: number) => {
+    chunk[pos++] = 48 + ((n / 10) | 0);
+    chunk[pos++] = 48 + (n % 10);
+  };
+  const putSpecial = (l: string | Buffer, eol: string) => {
+    const b = typeof l === 'string' ? Buffer.from(l + eol, 'utf8') : Buffer.concat([l, Buffer.from(eol)]);
+    if (pos + b.length > CHUNK_BYTES) flush();
+    if (b.length > CHUNK_BYTES) {
+      bytes += writeSync(fd, b);
+    } else {
+      b.copy(chunk, pos);
+      pos += b.length;
+    }
+  };
+
+  let invalidIdx = 0;
+  let trickyIdx = 0;
+  let lastOversize = -Infinity;
+  let invalid = 0;
+  let tricky = 0;
+  // Burst state: a centre second and how many events remain in the current burst.
+  let burstCentre = 0;
+  let burstLeft = 0;
+
+  try {
+    for (let i = 0; i < opts.events; i++) {
+      if (pos > CHUNK_BYTES - LINE_RESERVE) {
+        flush();
+        if (opts.onProgress) opts.onProgress(i);
+      }
+      if (ratio > 0) {
+        // Occasional blank lines (not counted as events) and CRLF endings.
+        const r = rng.u32();
+        if ((r & 0x3ff) === 0) putSpecial((r & 0x400) ? '  \t' : '', '\n');
+        if (rng.float() < ratio) {
+          let kind = INVALID_KINDS[invalidIdx];
+          invalidIdx = (invalidIdx + 1) % INVALID_KINDS.length;
+          if (kind.name === OVERSIZE_KIND) {
+            if (i - lastOversize < oversizeGap) {
+              kind = INVALID_KINDS[invalidIdx];
+              invalidIdx = (invalidIdx + 1) % INVALID_KINDS.length;
+            } else lastOversize = i;
+          }
+          putSpecial(kind.make(rng), '\n');
+          invalid++;
+          continue;
+        }
+        if (rng.float() < trickyRatio) {
+          const kind = TRICKY_KINDS[trickyIdx];
+          trickyIdx = (trickyIdx + 1) % TRICKY_KINDS.length;
+          putSpecial(kind.make(rng), (r & 0x800) ? '\r\n' : '\n');
+          tricky++;
+          continue;
+        }
+      }
+
+      // --- timestamp -------------------------------------------------------------------------
+      const fmt = rng.u32();
+      if ((fmt & 0x3ff) === 7) {
+        put(P_TS);
+        put(specialTsBytes[(fmt >>> 10) % SPECIAL_TS.length]);
+      } else {
+        let sec: number;
+        if (opts.distribution === 'burst') {
+          if (burstLeft === 0) {
+            burstCentre = rng.int(SECONDS_2026 - 600);
+            burstLeft = 200 + rng.int(5000);
+          }
+          burstLeft--;
+          // Most events within seconds of the centre, a tail over ten minutes.
+          sec = burstCentre + ((fmt & 0xf0000) === 0 ? rng.int(600) : rng.int(20));
+        } else {
+          sec = rng.int(SECONDS_2026);
+        }
+        const day = (sec / 86400) | 0;
+        const sod = sec - day * 86400;
+        const hh = (sod / 3600) | 0;
+        const mm = ((sod - hh * 3600) / 60) | 0;
+        const ss = sod - hh * 3600 - mm * 60;
+        put(dayBytes[day]);
+        put2(hh); putByte(58); put2(mm); putByte(58); put2(ss);
+        const kind = (fmt >>> 12) & 7; // 0..7
+        if (kind >= 5) {
+          const digits = 1 + ((fmt >>> 16) % 9);
+          let f = rng.u32();
+          putByte(46);
+          for (let k = 0; k < digits; k++) {
+            chunk[pos++] = 48 + (f % 10);
+            f = Math.floor(f / 10);
+          }
+        }
+        if (kind === 4 || kind === 7) put(offsetBytes[(fmt >>> 20) % OFFSETS.length]);
+        else putByte(90);
+      }
+
+      // --- type, user, value, metadata ---------------------------------------------------------
+      const tu = rng.float();
+      let t = 0;
+      while (typeCdf[t] < tu) t++;
+      let u: number;
+      if (cdf !== null) u = sampleCdf(cdf, rng.float());
+      else if (opts.distribution === 'burst' && (fmt & 0x100000) === 0) u = rng.int(Math.min(50, opts.users));
+      else u = rng.int(opts.users);
+      put(typeBytes[t]);
+      put(userBytes[u]);
+      const vr = rng.u32();
+      const vk = vr & 0x3f;
+      if (vk === 0) putInt(-((vr >>> 6) % 1000));
+      else if (vk < 4) putUint((vr >>> 6) % 100000);
+      else putUint((vr >>> 6) % 250);
+      const m = vr >>> 28;
+      if (m < 8) {
+        put(metaPrefix[0][m & 3]); putUint((vr >>> 8) & 0xfffff); putByte(125); putByte(125);
+      } else if (m < 12) {
+        put(metaPrefix[1][m & 3]); put((m & 1) === 1 ? P_TRUE : P_FALSE); putUint((vr >>> 10) & 0x3ff); putByte(34); putByte(125); putByte(125);
+      } else if (m < 15) {
+        put(metaPrefix[2][m & 3]); putInt((((vr >>> 8) & 0xff) % 180) - 90); put(P_LON); putInt((((vr >>> 16) & 0xff) % 200) - 100);
+        putByte(125); putByte(125); putByte(125);
+      } else {
+        put(P_TAGS);
+        continue;
+      }
+      putByte(10);
+    }
+    flush();
+  } finally {
+    closeSync(fd);
+  }
+  return { lines: opts.events, invalid, tricky, bytes };
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

@@ -1,0 +1,113 @@
+// Canonical §4.4 output: results.json (exact key order, minimal escaping, byte-order sorting)
+// and dead-letters.ndjson. Every engine's output must match these bytes.
+
+export interface Group {
+  key: string;
+  count: bigint | number;
+  sum: bigint | number;
+  min: bigint | number;
+  max: bigint | number;
+}
+
+export interface WindowGroup {
+  /** Window start, epoch seconds. */
+  start: number;
+  type: string;
+  count: bigint | number;
+  sum: bigint | number;
+}
+
+export interface Results {
+  lines: number;
+  valid: number;
+  invalid: number;
+  dropped: number;
+  aggregated: number;
+  byType: Group[];
+  byUser: Group[];
+  byTag: Group[];
+  byWindow: WindowGroup[];
+}
+
+export interface DeadLetter {
+  line: number;
+  reason: 'invalid_json' | 'invalid_event';
+  detail: string;
+}
+
+const HEX = '0123456789abcdef';
+
+/** JSON string with only `"`, `\` and chars below U+0020 escaped (as \u00xx). */
+export function jsonString(s: string): string {
+  let out = '"';
+  let seg = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c) {
+      out += s.slice(seg, i);
+      if (c === 0x22) out += '\\"';
+      else if (c === 0x5c) out += '\\\\';
+      else out += '\\u00' + HEX[c >> 4] + HEX[c & 15];
+      seg = i + 1;
+    }
+  }
+  return out + s.slice(seg) + '"';
+}
+
+/** Byte order of UTF-8 encodings (not UTF-16 code unit order). */
+export function compareUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+function sortByKey(groups: Group[]): Group[] {
+  const withBytes = groups.map((g) => ({ g, b: Buffer.from(g.key, 'utf8') }));
+  withBytes.sort((x, y) => Buffer.compare(x.b, y.b));
+  return withBytes.map((x) => x.g);
+}
+
+export function sortWindows(ws: WindowGroup[]): WindowGroup[] {
+  const withBytes = ws.map((w) => ({ w, b: Buffer.from(w.type, 'utf8') }));
+  withBytes.sort((x, y) => x.w.start - y.w.start || Buffer.compare(x.b, y.b));
+  return withBytes.map((x) => x.w);
+}
+
+const TWO = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+
+/** Epoch seconds → `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC). */
+export function formatUtc(epoch: number): string {
+  const days = Math.floor(epoch / 86400);
+  const sod = epoch - days * 86400;
+  // civil_from_days (Howard Hinnant)
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  const ys = y < 0 ? '-' + String(-y).padStart(4, '0') : String(y).padStart(4, '0');
+  const hh = Math.floor(sod / 3600);
+  const mi = Math.floor((sod % 3600) / 60);
+  const ss = sod % 60;
+  return `${ys}-${TWO[m]}-${TWO[d]}T${TWO[hh]}:${TWO[mi]}:${TWO[ss]}Z`;
+}
+
+function groupsJson(gs: Group[]): string {
+  return '[' + sortByKey(gs).map((g) => `{"key":${jsonString(g.key)},"count":${g.count},"sum":${g.sum},"min":${g.min},"max":${g.max}}`).join(',') + ']';
+}
+
+export function resultsJson(r: Results): string {
+  const windows = sortWindows(r.byWindow)
+    .map((w) => `{"start":"${formatUtc(w.start)}","type":${jsonString(w.type)},"count":${w.count},"sum":${w.sum}}`)
+    .join(',');
+  return (
+    `{"version":1,"counts":{"lines":${r.lines},"valid":${r.valid},"invalid":${r.invalid},"dropped":${r.dropped},"aggregated":${r.aggregated}},` +
+    `"byType":${groupsJson(r.byType)},"byUser":${groupsJson(r.byUser)},"byTag":${groupsJson(r.byTag)},"byWindow":[${windows}]}\n`
+  );
+}
+
+export function deadLetterLine(d: DeadLetter): string {
+  return `{"line":${d.line},"reason":"${d.reason}","detail":${jsonString(d.detail)}}\n`;
+}

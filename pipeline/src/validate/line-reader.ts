@@ -1,0 +1,98 @@
+// §4.2 line framing over a file read in large chunks with bounded memory: 1-based physical line
+// numbers, blank lines skipped (but numbered), trailing `\r` dropped, oversized lines reported
+// without ever being held in memory whole.
+import { closeSync, openSync, readSync } from 'node:fs';
+import { MAX_LINE_BYTES } from './validator.js';
+
+export interface LineSink {
+  /** A non-blank line: bytes [start, end) of `buf`, without `\n` and trailing `\r`. */
+  line(buf: Buffer, start: number, end: number, lineNo: number): void;
+  /** A line longer than MAX_LINE_BYTES (without its newline). */
+  oversize(lineNo: number): void;
+}
+
+const CHUNK = 8 * 1024 * 1024;
+
+function isBlank(buf: Buffer, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) {
+    const c = buf[i];
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return false;
+  }
+  return true;
+}
+
+/** Frames the lines of `buf` (a whole input in memory); used by tests and small inputs. */
+export function frameBuffer(buf: Buffer, sink: LineSink): number {
+  let lineNo = 0;
+  let pos = 0;
+  const n = buf.length;
+  while (pos < n) {
+    let nl = buf.indexOf(10, pos);
+    if (nl === -1) nl = n;
+    lineNo++;
+    emit(buf, pos, nl, lineNo, sink);
+    pos = nl + 1;
+  }
+  return lineNo;
+}
+
+function emit(buf: Buffer, s: number, e: number, lineNo: number, sink: LineSink): void {
+  if (e - s > MAX_LINE_BYTES) {
+    sink.oversize(lineNo);
+    return;
+  }
+  if (e > s && buf[e - 1] === 0x0d) e--;
+  if (isBlank(buf, s, e)) return;
+  sink.line(buf, s, e, lineNo);
+}
+
+/** Streams the lines of a file through `sink`; returns the number of physical lines. */
+export function frameFile(path: string, sink: LineSink, onBytes?: (n: number) => void): number {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    let filled = 0;
+    let lineNo = 0;
+    let skipping = false; // inside an oversized line already reported
+    for (;;) {
+      const n = readSync(fd, buf, filled, CHUNK - filled, null);
+      if (onBytes && n > 0) onBytes(n);
+      const eof = n === 0;
+      filled += n;
+      const view = buf.subarray(0, filled);
+      let pos = 0;
+      for (;;) {
+        const nl = view.indexOf(10, pos);
+        if (nl === -1) break;
+        if (skipping) {
+          skipping = false;
+        } else {
+          lineNo++;
+          emit(buf, pos, nl, lineNo, sink);
+        }
+        pos = nl + 1;
+      }
+      if (eof) {
+        if (pos < filled && !skipping) {
+          lineNo++;
+          emit(buf, pos, filled, lineNo, sink);
+        }
+        return lineNo;
+      }
+      const rem = filled - pos;
+      if (skipping) {
+        filled = 0;
+      } else if (rem > MAX_LINE_BYTES) {
+        lineNo++;
+        sink.oversize(lineNo);
+        skipping = true;
+        filled = 0;
+      } else {
+        buf.copy(buf, 0, pos, filled);
+        filled = rem;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
