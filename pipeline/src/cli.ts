@@ -48,7 +48,7 @@ function die(code: number, msg: string): never {
 
 const DISTRIBUTIONS: Distribution[] = ['uniform', 'zipf', 'burst'];
 
-function cmdGenerate(argv: string[]): void {
+async function cmdGenerate(argv: string[]): Promise<void> {
   const cmd = 'generate';
   const o = parseOptions(argv, { events: 'string', seed: 'string', users: 'string', distribution: 'string', 'invalid-ratio': 'string', types: 'string', out: 'string', help: 'flag' }, cmd);
   if (o.has('help')) { console.log(USAGE); return; }
@@ -75,7 +75,7 @@ function cmdGenerate(argv: string[]): void {
   const t0 = process.hrtime.bigint();
   let lastReport = 0;
   const showProgress = events >= 2_000_000 && process.stderr.isTTY !== undefined;
-  const stats = generate({
+  const stats = await generate({
     events, seed, users, distribution, invalidRatio, types, out,
     onProgress: showProgress
       ? (n) => {
@@ -139,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
     return cmd === undefined ? 2 : 0;
   }
   switch (cmd) {
-    case 'generate': cmdGenerate(rest); return 0;
+    case 'generate': await cmdGenerate(rest); return 0;
     case 'run': return cmdRun(rest);
     case 'bench': {
       const o = parseOptions(rest, { modes: 'string', events: 'string', runs: 'string', seed: 'string', users: 'string', distribution: 'string', rules: 'string', 'out-dir': 'string', threads: 'string', 'batch-size': 'string', partitions: 'string', help: 'flag' }, 'bench');

@@ -1,6 +1,6 @@
 // Reproducible NDJSON event generator: same options → same bytes. Streams to disk in large
 // chunks with bounded memory; strings are assembled from precomputed pieces to stay fast.
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, write } from 'node:fs';
 import { Rng } from './rng.js';
 import { INVALID_KINDS, OVERSIZE_KIND, TRICKY_KINDS } from './special-lines.js';
 
@@ -87,7 +87,7 @@ function sampleCdf(cdf: Float64Array, u: number): number {
   return lo;
 }
 
-export function generate(opts: GenerateOptions): GenerateStats {
+export async function generate(opts: GenerateOptions): Promise<GenerateStats> {
   const rng = new Rng(opts.seed);
   const days = dayPrefixes();
   const users = userNames(opts.users);
@@ -124,19 +124,30 @@ export function generate(opts: GenerateOptions): GenerateStats {
   const P_TAGS = enc(',"metadata":{"tags":["a","b"],"retry":null}}\n');
 
   const fd = openSync(opts.out, 'w');
-  const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  // Double buffering: one chunk is written by the libuv pool while the next one is filled.
+  const chunks = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
+  let which = 0;
+  let chunk = chunks[0];
   let pos = 0;
   let bytes = 0;
-  const flush = () => {
+  let pending: Promise<void> | null = null;
+  const flush = async () => {
+    if (pending !== null) await pending;
+    pending = null;
     if (pos > 0) {
-      let off = 0;
-      while (off < pos) off += writeSync(fd, chunk, off, pos - off);
+      pending = writeAll(fd, chunk, pos);
       bytes += pos;
+      which ^= 1;
+      chunk = chunks[which];
       pos = 0;
     }
   };
   const put = (b: Uint8Array) => {
-    for (let k = 0; k < b.length; k++) chunk[pos++] = b[k];
+    const n = b.length;
+    if (n > 12) {
+      chunk.set(b, pos);
+      pos += n;
+    } else for (let k = 0; k < n; k++) chunk[pos++] = b[k];
   };
   const putByte = (c: number) => { chunk[pos++] = c; };
   /** Writes a non-negative integer in decimal. */
@@ -160,11 +171,15 @@ export function generate(opts: GenerateOptions): GenerateStats {
     chunk[pos++] = 48 + ((n / 10) | 0);
     chunk[pos++] = 48 + (n % 10);
   };
-  const putSpecial = (l: string | Buffer, eol: string) => {
+  const putSpecial = async (l: string | Buffer, eol: string) => {
     const b = typeof l === 'string' ? Buffer.from(l + eol, 'utf8') : Buffer.concat([l, Buffer.from(eol)]);
-    if (pos + b.length > CHUNK_BYTES) flush();
+    if (pos + b.length > CHUNK_BYTES) await flush();
     if (b.length > CHUNK_BYTES) {
-      bytes += writeSync(fd, b);
+      await flush();
+      if (pending !== null) await pending;
+      pending = null;
+      await writeAll(fd, b, b.length);
+      bytes += b.length;
     } else {
       b.copy(chunk, pos);
       pos += b.length;
@@ -183,13 +198,13 @@ export function generate(opts: GenerateOptions): GenerateStats {
   try {
     for (let i = 0; i < opts.events; i++) {
       if (pos > CHUNK_BYTES - LINE_RESERVE) {
-        flush();
+        await flush();
         if (opts.onProgress) opts.onProgress(i);
       }
       if (ratio > 0) {
         // Occasional blank lines (not counted as events) and CRLF endings.
         const r = rng.u32();
-        if ((r & 0x3ff) === 0) putSpecial((r & 0x400) ? '  \t' : '', '\n');
+        if ((r & 0x3ff) === 0) await putSpecial((r & 0x400) ? '  \t' : '', '\n');
         if (rng.float() < ratio) {
           let kind = INVALID_KINDS[invalidIdx];
           invalidIdx = (invalidIdx + 1) % INVALID_KINDS.length;
@@ -199,14 +214,14 @@ export function generate(opts: GenerateOptions): GenerateStats {
               invalidIdx = (invalidIdx + 1) % INVALID_KINDS.length;
             } else lastOversize = i;
           }
-          putSpecial(kind.make(rng), '\n');
+          await putSpecial(kind.make(rng), '\n');
           invalid++;
           continue;
         }
         if (rng.float() < trickyRatio) {
           const kind = TRICKY_KINDS[trickyIdx];
           trickyIdx = (trickyIdx + 1) % TRICKY_KINDS.length;
-          putSpecial(kind.make(rng), (r & 0x800) ? '\r\n' : '\n');
+          await putSpecial(kind.make(rng), (r & 0x800) ? '\r\n' : '\n');
           tricky++;
           continue;
         }
@@ -280,11 +295,25 @@ export function generate(opts: GenerateOptions): GenerateStats {
       }
       putByte(10);
     }
-    flush();
+    await flush();
+    if (pending !== null) await pending;
   } finally {
     closeSync(fd);
   }
   return { lines: opts.events, invalid, tricky, bytes };
+}
+
+function writeAll(fd: number, buf: Buffer, len: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const step = (off: number) => {
+      write(fd, buf, off, len - off, null, (err, n) => {
+        if (err) reject(err);
+        else if (off + n < len) step(off + n);
+        else resolve();
+      });
+    };
+    step(0);
+  });
 }
 
 function sameList(a: string[], b: string[]): boolean {
