@@ -13,7 +13,7 @@ import { systemClock } from "./clock.js";
 import { ConfigError, isLoopbackHost, loadConfig } from "./config.js";
 import { allServices } from "./connect.js";
 import { createH2cServer } from "./h2c.js";
-import { buildPolicy } from "./security.js";
+import { allowDashboardPort, buildPolicy } from "./security.js";
 import { createServices } from "./services.js";
 import { systemScheduler } from "./services/topology/topology-watcher.js";
 import { Supervisor } from "./supervisor/supervisor.js";
@@ -100,6 +100,7 @@ async function main(): Promise<void> {
     await Promise.race([once(h2c, "listening"), once(h2c, "error").then(([e]) => Promise.reject(e))]);
   });
   const httpPort = (app.server.address() as AddressInfo).port;
+  allowDashboardPort(policy, httpPort);
   const h2cPort = (h2c.address() as AddressInfo).port;
 
   const ticker = setInterval(() => services.registry.tick(), 100);

@@ -6,7 +6,7 @@ import type { DescService } from "@bufbuild/protobuf";
 
 export interface SecurityPolicy {
   allowedHosts: ReadonlySet<string>;
-  allowedOrigins: ReadonlySet<string>;
+  allowedOrigins: Set<string>;
   controlToken: string;
   shareToken: string;
   /** Connect paths ("/pkg.Service/Method") of methods without side effects. */
@@ -16,7 +16,6 @@ export interface SecurityPolicy {
 }
 
 export function buildPolicy(opts: {
-  httpPort: number;
   allowedHosts: string[];
   allowedOrigins: string[];
   controlToken: string;
@@ -25,10 +24,6 @@ export function buildPolicy(opts: {
 }): SecurityPolicy {
   const hosts = new Set(["localhost", "127.0.0.1", "[::1]", ...opts.allowedHosts.map((h) => h.toLowerCase())]);
   const origins = new Set<string>(opts.allowedOrigins);
-  for (const h of hosts) {
-    origins.add(`http://${h}:${opts.httpPort}`);
-    if (opts.httpPort === 80) origins.add(`http://${h}`);
-  }
   const readOnly = new Set<string>();
   const all = new Set<string>();
   for (const s of opts.services) {
@@ -46,6 +41,14 @@ export function buildPolicy(opts: {
     readOnlyPaths: readOnly,
     rpcPaths: all,
   };
+}
+
+/** Allows the dashboard's own origins once the HTTP port is known (it may be ephemeral). */
+export function allowDashboardPort(policy: SecurityPolicy, port: number): void {
+  for (const h of policy.allowedHosts) {
+    policy.allowedOrigins.add(`http://${h}:${port}`);
+    if (port === 80) policy.allowedOrigins.add(`http://${h}`);
+  }
 }
 
 /** The host name of a Host header, lower-cased, without the port. */

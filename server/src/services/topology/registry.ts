@@ -497,8 +497,9 @@ export class TopologyRegistry {
     const nowSecond = Math.floor(now / 1000);
     const windowSeconds = Math.ceil(this.opts.rateWindowMs / 1000);
     // Divide by the time the edge has existed while it is younger than the window, so a new
-    // edge does not ramp up slowly.
-    const spanSeconds = Math.max(1, Math.min(windowSeconds, (now - st.firstSeenAt) / 1000));
+    // edge does not ramp up slowly. Reports arrive at the end of their ~1 s period, so the
+    // first one already covers a second of traffic.
+    const spanSeconds = Math.max(1, Math.min(windowSeconds, (now - st.firstSeenAt) / 1000 + 1));
     let requests = 0;
     let errors = 0;
     let items = 0;

@@ -1,0 +1,63 @@
+// Starts a real control server (both listeners on ephemeral loopback ports) for tests.
+
+import type { AddressInfo } from "node:net";
+import { once } from "node:events";
+import { buildApp } from "../src/app.js";
+import { systemClock } from "../src/clock.js";
+import { allServices } from "../src/connect.js";
+import { createH2cServer } from "../src/h2c.js";
+import { allowDashboardPort, buildPolicy } from "../src/security.js";
+import { createServices } from "../src/services.js";
+import { systemScheduler } from "../src/services/topology/topology-watcher.js";
+import type { TopologyConfig } from "../src/config.js";
+
+export interface TestServer {
+  httpUrl: string;
+  h2cUrl: string;
+  httpPort: number;
+  services: ReturnType<typeof createServices>;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(
+  opts: { topology?: Partial<TopologyConfig>; controlToken?: string; shareToken?: string; allowedOrigins?: string[] } = {},
+): Promise<TestServer> {
+  const shutdown = new AbortController();
+  const topology: TopologyConfig = {
+    heartbeatIntervalMs: 5000,
+    staleMultiplier: 2,
+    deadMultiplier: 3,
+    activeWindowMs: 3000,
+    deadLingerMs: 3000,
+    ...opts.topology,
+  };
+  const services = createServices({ clock: systemClock, scheduler: systemScheduler, topology, shutdown: shutdown.signal });
+  const policy = buildPolicy({
+    allowedHosts: [],
+    allowedOrigins: opts.allowedOrigins ?? [],
+    controlToken: opts.controlToken ?? "",
+    shareToken: opts.shareToken ?? "",
+    services: allServices,
+  });
+  const app = await buildApp({ services, policy, webDir: "/nonexistent" });
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const httpPort = (app.server.address() as AddressInfo).port;
+  allowDashboardPort(policy, httpPort);
+  const h2c = createH2cServer(services, policy, shutdown.signal);
+  h2c.listen(0, "127.0.0.1");
+  await once(h2c, "listening");
+  const h2cPort = (h2c.address() as AddressInfo).port;
+  const ticker = setInterval(() => services.registry.tick(), 50);
+  return {
+    httpUrl: `http://127.0.0.1:${httpPort}`,
+    h2cUrl: `http://127.0.0.1:${h2cPort}`,
+    httpPort,
+    services,
+    async close() {
+      clearInterval(ticker);
+      shutdown.abort();
+      h2c.close();
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,104 @@
+// The live topology graph (React Flow): nodes by state, edges animated while ACTIVE with a rate
+// label and a width by rate, dashed while IDLE. Positions come from the stable layered layout.
+
+import { useCallback, useEffect, useMemo, useRef } from "react";
+import { Background, Controls, MarkerType, ReactFlow, useReactFlow, type Edge, type NodeMouseHandler, type EdgeMouseHandler } from "@xyflow/react";
+import "@xyflow/react/dist/style.css";
+import { edgeWidth, formatRate } from "../adapters";
+import { nodesByName, trafficOf, visibleEdges } from "../graphModel";
+import { StableLayout } from "../layout";
+import { stateColor } from "../theme";
+import { useTopologyStore } from "../topologyStore";
+import { ServiceNodeCard, type ServiceFlowNode } from "./ServiceNodeCard";
+
+const nodeTypes = { service: ServiceNodeCard };
+const proOptions = { hideAttribution: true };
+const flowStyle = { background: "#0b1120" };
+const fitViewOptions = { padding: 0.25, maxZoom: 1.2 };
+const labelBgStyle = { fill: "#0f172a", fillOpacity: 0.9 };
+const labelStyle = { fill: "#e2e8f0", fontSize: 12, fontWeight: 600 };
+
+/** Re-fits the view when services appear or disappear, so nobody has to zoom during a talk. */
+function FitOnCountChange({ count }: { count: number }) {
+  const { fitView } = useReactFlow();
+  useEffect(() => {
+    const t = setTimeout(() => void fitView(fitViewOptions), 60);
+    return () => clearTimeout(t);
+  }, [count, fitView]);
+  return null;
+}
+
+export function TopologyGraph() {
+  const nodes = useTopologyStore((s) => s.nodes);
+  const edges = useTopologyStore((s) => s.edges);
+  const selection = useTopologyStore((s) => s.selection);
+  const select = useTopologyStore((s) => s.select);
+  const layout = useRef(new StableLayout());
+
+  const { flowNodes, flowEdges } = useMemo(() => {
+    const byName = nodesByName(nodes);
+    const names = [...byName.keys()];
+    const shown = visibleEdges(edges, new Set(names));
+    const positions = layout.current.place(names, shown);
+    const flowNodes: ServiceFlowNode[] = names.map((name) => {
+      const view = byName.get(name)!;
+      const { inRps, outRps } = trafficOf(name, shown);
+      return {
+        id: name,
+        type: "service",
+        position: positions.get(name)!,
+        data: { view, inRps, outRps, selected: selection?.kind === "node" && selection.name === name },
+        draggable: true,
+      };
+    });
+    const flowEdges: Edge[] = shown.map((e) => {
+      const active = e.state === "ACTIVE";
+      const color = e.errorsPerSecond > 0 ? stateColor.DEAD : active ? stateColor.ACTIVE : stateColor.IDLE;
+      const selected = selection?.kind === "edge" && selection.id === e.id;
+      return {
+        id: e.id,
+        source: e.source,
+        target: e.target,
+        animated: active,
+        label: active ? formatRate(e.itemsPerSecond > 0 ? e.itemsPerSecond : e.requestsPerSecond, e.itemsPerSecond > 0 ? "ev/s" : "req/s") : "idle",
+        labelStyle,
+        labelBgStyle,
+        labelBgPadding: [6, 3] as [number, number],
+        labelBgBorderRadius: 4,
+        markerEnd: { type: MarkerType.ArrowClosed, color },
+        style: {
+          stroke: color,
+          strokeWidth: active ? edgeWidth(e.requestsPerSecond) + (selected ? 2 : 0) : 1.5,
+          strokeDasharray: active ? undefined : "6 5",
+        },
+        data: { state: e.state },
+      };
+    });
+    return { flowNodes, flowEdges };
+  }, [nodes, edges, selection]);
+
+  const onNodeClick: NodeMouseHandler = useCallback((_e, node) => select({ kind: "node", name: node.id }), [select]);
+  const onEdgeClick: EdgeMouseHandler = useCallback((_e, edge) => select({ kind: "edge", id: edge.id }), [select]);
+  const onPaneClick = useCallback(() => select(null), [select]);
+
+  return (
+    <ReactFlow
+      nodes={flowNodes}
+      edges={flowEdges}
+      nodeTypes={nodeTypes}
+      onNodeClick={onNodeClick}
+      onEdgeClick={onEdgeClick}
+      onPaneClick={onPaneClick}
+      fitView
+      fitViewOptions={fitViewOptions}
+      proOptions={proOptions}
+      colorMode="dark"
+      style={flowStyle}
+      minZoom={0.2}
+    >
+      <Background gap={24} color="#1e293b" />
+      <Controls showInteractive={false} />
+      <FitOnCountChange count={flowNodes.length} />
+    </ReactFlow>
+  );
+}

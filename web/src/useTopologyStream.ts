@@ -1,0 +1,15 @@
+import { useEffect } from "react";
+import { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
+import { TopologyStreamController } from "./topologyStream";
+import { useTopologyStore } from "./topologyStore";
+import { useClient } from "./useClient";
+
+/** Keeps the topology store fed by one WatchTopology stream while the component is mounted. */
+export function useTopologyStream(): void {
+  const client = useClient(TopologyService);
+  useEffect(() => {
+    const controller = new TopologyStreamController(client, () => useTopologyStore.getState());
+    controller.start();
+    return () => controller.stop();
+  }, [client]);
+}
