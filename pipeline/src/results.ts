@@ -66,7 +66,14 @@ function sortByKey(groups: Group[]): Group[] {
 }
 
 export function sortWindows(ws: WindowGroup[]): WindowGroup[] {
-  const withBytes = ws.map((w) => ({ w, b: Buffer.from(w.type, 'utf8') }));
+  // Few distinct types, many windows: encode each type once.
+  const enc = new Map<string, Buffer>();
+  const bytesOf = (t: string) => {
+    let b = enc.get(t);
+    if (b === undefined) enc.set(t, (b = Buffer.from(t, 'utf8')));
+    return b;
+  };
+  const withBytes = ws.map((w) => ({ w, b: bytesOf(w.type) }));
   withBytes.sort((x, y) => x.w.start - y.w.start || Buffer.compare(x.b, y.b));
   return withBytes.map((x) => x.w);
 }

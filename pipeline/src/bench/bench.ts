@@ -1,2 +1,296 @@
-export interface BenchOptions { modes: string[]; events: number[]; runs: number; seed: number; users: number; distribution: string; rulesPath?: string; outDir: string; threads?: number; batchSize?: number; partitions?: number }
-export async function runBench(_o: BenchOptions): Promise<number> { throw new Error('bench: not implemented yet'); }
+// `pipeline bench`: generates inputs once (cached), runs every mode as a child process,
+// interleaved, N times; measures wall time, throughput, batch latency (from the monolith's
+// metrics.json) and peak RSS (polling /proc/<pid>/status VmHWM), checks that all checksums agree,
+// and writes bench.md and bench.json.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, freemem, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { generate, DEFAULT_TYPES, type Distribution } from '../generate/generator.js';
+import { buildMonolith, monolithArgv, REPO_ROOT } from '../engines/monolith-runner.js';
+
+export interface BenchOptions {
+  modes: string[];
+  events: number[];
+  runs: number;
+  seed: number;
+  users: number;
+  distribution: Distribution;
+  rulesPath?: string;
+  outDir: string;
+  threads?: number;
+  batchSize?: number;
+  partitions?: number;
+}
+
+/** Bumped whenever the generator's output changes, so cached inputs are not reused wrongly. */
+const GENERATOR_VERSION = 1;
+const CLI = join(REPO_ROOT, 'pipeline/src/cli.ts');
+
+interface RunRecord {
+  mode: string;
+  events: number;
+  run: number;
+  processWallSeconds: number;
+  engineWallSeconds: number | null;
+  peakRssBytes: number;
+  checksum: string;
+  batchLatencyMs: { p50: number; p95: number; p99: number } | null;
+  exitCode: number;
+}
+
+interface Summary {
+  mode: string;
+  label: string;
+  events: number;
+  bytes: number;
+  runs: number;
+  processWallSeconds: number;
+  engineWallSeconds: number | null;
+  eventsPerSecond: number;
+  engineEventsPerSecond: number | null;
+  mbPerSecond: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  p99Ms: number | null;
+  peakRssMB: number;
+  checksum: string;
+}
+
+const LABELS: Record<string, string> = {
+  duckdb: 'duckdb (validated, oracle)',
+  'duckdb-sql': 'duckdb-sql (plain SQL on valid-only input)',
+  monolith: 'monolith (C++)',
+};
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function readHwm(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0; // process already gone
+  }
+}
+
+/** Spawns a child, polls its VmHWM until it exits, and times it. */
+function timedRun(cmd: string, args: string[]): Promise<{ code: number; seconds: number; hwm: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); if (stderr.length > 20000) stderr = stderr.slice(-10000); });
+    let hwm = 0;
+    const poll = setInterval(() => { if (child.pid) hwm = Math.max(hwm, readHwm(child.pid)); }, 10);
+    child.on('error', (e) => { clearInterval(poll); reject(e); });
+    child.on('exit', (code, signal) => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      clearInterval(poll);
+      resolve({ code: code ?? (signal ? 137 : 1), seconds, hwm, stderr });
+    });
+  });
+}
+
+async function ensureInput(o: BenchOptions, events: number, cacheDir: string): Promise<string> {
+  const name = `events-v${GENERATOR_VERSION}-n${events}-s${o.seed}-u${o.users}-${o.distribution}-valid.ndjson`;
+  const path = join(cacheDir, name);
+  if (existsSync(path)) {
+    process.stderr.write(`bench: using cached input ${path}\n`);
+    return path;
+  }
+  process.stderr.write(`bench: generating ${events.toLocaleString('en-US')} events → ${path}\n`);
+  const tmp = path + '.tmp';
+  const t0 = Date.now();
+  await generate({ events, seed: o.seed, users: o.users, distribution: o.distribution, invalidRatio: 0, types: DEFAULT_TYPES, out: tmp });
+  renameSync(tmp, path);
+  process.stderr.write(`bench: generated in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  return path;
+}
+
+async function machine(): Promise<Record<string, unknown>> {
+  const inst = await DuckDBInstance.create(':memory:');
+  const conn = await inst.connect();
+  const v = String((await conn.runAndReadAll('SELECT version()')).getRows()[0][0]);
+  conn.closeSync();
+  inst.closeSync();
+  const c = cpus();
+  return {
+    cores: c.length,
+    cpuModel: c[0]?.model ?? 'unknown',
+    memoryGB: +(totalmem() / 1024 ** 3).toFixed(1),
+    freeMemoryGB: +(freemem() / 1024 ** 3).toFixed(1),
+    kernel: release(),
+    node: process.version,
+    duckdb: v,
+  };
+}
+
+function fmt(n: number | null, digits = 0): string {
+  if (n === null || !Number.isFinite(n)) return '–';
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+export async function runBench(o: BenchOptions): Promise<number> {
+  const cacheDir = join(REPO_ROOT, '.cache/pipeline-bench');
+  mkdirSync(cacheDir, { recursive: true });
+  mkdirSync(o.outDir, { recursive: true });
+  // duckdb-sql (engine direct) is always measured next to the validated oracle.
+  const modes = [...o.modes];
+  if (!modes.includes('duckdb-sql')) modes.splice(modes.includes('duckdb') ? modes.indexOf('duckdb') + 1 : modes.length, 0, 'duckdb-sql');
+  const bin = modes.includes('monolith') ? buildMonolith() : null;
+  const mach = await machine();
+  const records: RunRecord[] = [];
+  const inputs: { events: number; path: string; bytes: number }[] = [];
+  const scratch = join(o.outDir, 'runs');
+
+  for (const events of o.events) {
+    const input = await ensureInput(o, events, cacheDir);
+    const bytes = statSync(input).size;
+    inputs.push({ events, path: input, bytes });
+    for (let run = 1; run <= o.runs; run++) {
+      // Interleave and rotate the order so no mode always runs first (cold cache) or last.
+      const order = modes.map((_, i) => modes[(i + run - 1) % modes.length]);
+      for (const mode of order) {
+        const out = join(scratch, `${mode}-${events}-${run}`);
+        rmSync(out, { recursive: true, force: true });
+        mkdirSync(out, { recursive: true });
+        let cmd: string;
+        let args: string[];
+        if (mode === 'monolith') {
+          cmd = bin!;
+          args = monolithArgv({ input, out, rules: o.rulesPath, threads: o.threads, batchSize: o.batchSize, partitions: o.partitions });
+        } else {
+          cmd = process.execPath;
+          args = ['--import', 'tsx', CLI, 'run', '--mode', mode, '--input', input, '--out', out];
+          if (o.rulesPath) args.push('--rules', o.rulesPath);
+        }
+        const r = await timedRun(cmd, args);
+        let metrics: Record<string, unknown> = {};
+        try { metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')); } catch { /* reported below */ }
+        if (r.code !== 0) process.stderr.write(`bench: ${mode} run ${run} on ${events} events exited ${r.code}\n${r.stderr.slice(-2000)}\n`);
+        const lat = metrics.batchLatencyMs as { p50: number; p95: number; p99: number } | undefined;
+        const rec: RunRecord = {
+          mode, events, run,
+          processWallSeconds: r.seconds,
+          engineWallSeconds: typeof metrics.wallSeconds === 'number' ? metrics.wallSeconds : null,
+          peakRssBytes: Math.max(r.hwm, typeof metrics.peakRssBytes === 'number' ? metrics.peakRssBytes : 0),
+          checksum: typeof metrics.checksum === 'string' ? metrics.checksum : '',
+          batchLatencyMs: lat ? { p50: lat.p50, p95: lat.p95, p99: lat.p99 } : null,
+          exitCode: r.code,
+        };
+        records.push(rec);
+        process.stderr.write(
+          `bench: ${events} events, run ${run}/${o.runs}, ${mode}: ${r.seconds.toFixed(2)} s (engine ${rec.engineWallSeconds?.toFixed(2) ?? '?'} s), ` +
+            `peak RSS ${(rec.peakRssBytes / 1e6).toFixed(0)} MB, checksum ${rec.checksum.slice(0, 12)}\n`,
+        );
+      }
+    }
+  }
+
+  const summaries: Summary[] = [];
+  for (const { events, bytes } of inputs) {
+    for (const mode of modes) {
+      const rs = records.filter((r) => r.mode === mode && r.events === events && r.exitCode === 0);
+      if (rs.length === 0) continue;
+      const wall = median(rs.map((r) => r.processWallSeconds));
+      const engineWalls = rs.map((r) => r.engineWallSeconds).filter((x): x is number => x !== null);
+      const engine = engineWalls.length ? median(engineWalls) : null;
+      const lats = rs.map((r) => r.batchLatencyMs).filter((x): x is NonNullable<typeof x> => x !== null);
+      summaries.push({
+        mode, label: LABELS[mode] ?? mode, events, bytes, runs: rs.length,
+        processWallSeconds: wall,
+        engineWallSeconds: engine,
+        eventsPerSecond: events / wall,
+        engineEventsPerSecond: engine ? events / engine : null,
+        mbPerSecond: bytes / 1e6 / wall,
+        p50Ms: lats.length ? median(lats.map((l) => l.p50)) : null,
+        p95Ms: lats.length ? median(lats.map((l) => l.p95)) : null,
+        p99Ms: lats.length ? median(lats.map((l) => l.p99)) : null,
+        peakRssMB: Math.max(...rs.map((r) => r.peakRssBytes)) / 1e6,
+        checksum: rs[0].checksum,
+      });
+    }
+  }
+
+  const problems: string[] = [];
+  for (const { events } of inputs) {
+    const rs = records.filter((r) => r.events === events);
+    const failed = rs.filter((r) => r.exitCode !== 0);
+    if (failed.length) problems.push(`${events} events: ${failed.length} run(s) failed (${[...new Set(failed.map((f) => f.mode))].join(', ')})`);
+    const sums = new Set(rs.filter((r) => r.exitCode === 0).map((r) => r.checksum));
+    if (sums.size > 1) problems.push(`${events} events: checksums differ: ${rs.map((r) => `${r.mode}#${r.run}=${r.checksum.slice(0, 12)}`).join(' ')}`);
+  }
+
+  const ratios = inputs.map(({ events }) => {
+    const get = (m: string) => summaries.find((s) => s.mode === m && s.events === events);
+    const mono = get('monolith');
+    const sql = get('duckdb-sql');
+    const oracle = get('duckdb');
+    const r = (a?: Summary, b?: Summary, engine = false) =>
+      a && b ? (engine ? (a.engineEventsPerSecond ?? NaN) / (b.engineEventsPerSecond ?? NaN) : a.eventsPerSecond / b.eventsPerSecond) : null;
+    return {
+      events,
+      monolithVsDuckdbSql: r(mono, sql),
+      monolithVsDuckdbSqlEngine: r(mono, sql, true),
+      monolithVsDuckdbOracle: r(mono, oracle),
+    };
+  });
+
+  const table = [
+    '| events | mode | runs | wall s (median) | events/s | MB/s | engine events/s | batch p50 ms | p95 ms | p99 ms | peak RSS MB | checksum |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...summaries.map((s) =>
+      `| ${fmt(s.events)} | ${s.label} | ${s.runs} | ${fmt(s.processWallSeconds, 2)} | ${fmt(s.eventsPerSecond)} | ${fmt(s.mbPerSecond, 1)} | ` +
+        `${fmt(s.engineEventsPerSecond)} | ${fmt(s.p50Ms, 2)} | ${fmt(s.p95Ms, 2)} | ${fmt(s.p99Ms, 2)} | ${fmt(s.peakRssMB, 0)} | \`${s.checksum.slice(0, 12)}\` |`,
+    ),
+  ].join('\n');
+  const ratioLines = ratios.map((r) =>
+    `- ${fmt(r.events)} events: monolith / duckdb-sql = **${fmt(r.monolithVsDuckdbSql, 2)}×** (process wall time; ` +
+      `${fmt(r.monolithVsDuckdbSqlEngine, 2)}× on engine-reported time), monolith / duckdb oracle = ${fmt(r.monolithVsDuckdbOracle, 2)}×`,
+  );
+  const md = [
+    '# Pipeline benchmark',
+    '',
+    `${new Date().toISOString()} · ${mach.cores} cores (${mach.cpuModel}), ${mach.memoryGB} GB RAM, Linux ${mach.kernel}, Node ${mach.node}, DuckDB ${mach.duckdb}`,
+    '',
+    `Input: generated with seed ${o.seed}, ${o.users} users, ${o.distribution} distribution, no invalid lines (so the plain-SQL baseline can read the same file). ` +
+      `Rules: ${o.rulesPath ?? 'default (§4.3)'}. ${o.runs} run(s) per mode, interleaved; medians shown.`,
+    '',
+    table,
+    '',
+    '## Throughput ratio (same run, same file)',
+    '',
+    ...ratioLines,
+    '',
+    '## How it is measured',
+    '',
+    '- Every run is a separate child process. "wall s" is the process wall time measured by the bench (spawn → exit), so it includes',
+    '  process start-up (for the DuckDB modes: Node, tsx and loading DuckDB). "engine events/s" uses the wallSeconds each engine reports in its metrics.json.',
+    '- events/s and MB/s are computed from the process wall time and the input file size.',
+    '- duckdb (validated, oracle): the strict TypeScript §4.2 validator reads every line, then DuckDB SQL applies rules and aggregates.',
+    '- duckdb-sql: `read_ndjson` with explicit columns and the same SQL, no validation (valid-only input); it produces the same results.json.',
+    '- Batch latency percentiles come from the monolith\'s metrics.json (`batchLatencyMs`).',
+    '- Peak RSS: highest VmHWM seen while polling /proc/<pid>/status every 10 ms, or the value the process reports itself, whichever is higher.',
+    '',
+    problems.length ? `## Problems\n\n${problems.map((p) => `- ${p}`).join('\n')}\n` : 'All checksums agree across modes and runs.\n',
+  ].join('\n');
+
+  writeFileSync(join(o.outDir, 'bench.md'), md);
+  writeFileSync(
+    join(o.outDir, 'bench.json'),
+    JSON.stringify({ date: new Date().toISOString(), machine: mach, options: { ...o, modes }, inputs, summaries, ratios, runs: records, checksumsAgree: problems.length === 0, problems }, null, 2) + '\n',
+  );
+  process.stdout.write(`${table}\n\n${ratioLines.join('\n')}\n\n`);
+  process.stderr.write(`bench: wrote ${join(o.outDir, 'bench.md')} and bench.json\n`);
+  if (problems.length) {
+    process.stderr.write(`bench: PROBLEMS:\n${problems.join('\n')}\n`);
+    return 1;
+  }
+  return 0;
+}

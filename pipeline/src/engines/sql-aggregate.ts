@@ -42,14 +42,13 @@ export interface SqlAggregates {
 }
 
 async function groups(conn: DuckDBConnection, sql: string): Promise<Group[]> {
-  const r = await conn.runAndReadAll(sql);
-  return r.getRows().map((row) => ({
-    key: row[0] as string,
-    count: row[1] as bigint,
-    sum: row[2] as bigint,
-    min: row[3] as number,
-    max: row[4] as number,
-  }));
+  // getColumns() converts far faster than getRows() for large results.
+  const [keys, counts, sums, mins, maxs] = (await conn.runAndReadAll(sql)).getColumns();
+  const out: Group[] = new Array(keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    out[i] = { key: keys[i] as string, count: counts[i] as bigint, sum: sums[i] as bigint, min: mins[i] as number, max: maxs[i] as number };
+  }
+  return out;
 }
 
 /** Runs the rules and aggregations over relation `events`; returns unsorted groups. */
@@ -86,12 +85,11 @@ export async function aggregateEvents(conn: DuckDBConnection, rules: Rules): Pro
   const wr = await conn.runAndReadAll(
     `SELECT epoch - (((epoch % ${ws}) + ${ws}) % ${ws}) AS start, type, count(*), sum(v) FROM kept GROUP BY start, type`,
   );
-  const byWindow: WindowGroup[] = wr.getRows().map((row) => ({
-    start: Number(row[0] as bigint),
-    type: row[1] as string,
-    count: row[2] as bigint,
-    sum: row[3] as bigint,
-  }));
+  const [starts, wtypes, wcounts, wsums] = wr.getColumns();
+  const byWindow: WindowGroup[] = new Array(starts.length);
+  for (let i = 0; i < starts.length; i++) {
+    byWindow[i] = { start: Number(starts[i] as bigint), type: wtypes[i] as string, count: wcounts[i] as bigint, sum: wsums[i] as bigint };
+  }
   await conn.run('DROP TABLE kept');
   return { aggregated, byType, byUser, byTag, byWindow };
 }

@@ -2,21 +2,21 @@
 // label and a width by rate, dashed while IDLE. Positions come from the stable layered layout.
 
 import { useCallback, useEffect, useMemo, useRef } from "react";
-import { Background, Controls, MarkerType, ReactFlow, useReactFlow, type Edge, type NodeMouseHandler, type EdgeMouseHandler } from "@xyflow/react";
+import { Background, Controls, MarkerType, ReactFlow, useReactFlow, type NodeMouseHandler, type EdgeMouseHandler } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { edgeWidth, formatRate } from "../adapters";
 import { nodesByName, trafficOf, visibleEdges } from "../graphModel";
 import { StableLayout } from "../layout";
 import { stateColor } from "../theme";
 import { useTopologyStore } from "../topologyStore";
+import { RateEdge, type RateFlowEdge } from "./RateEdge";
 import { ServiceNodeCard, type ServiceFlowNode } from "./ServiceNodeCard";
 
 const nodeTypes = { service: ServiceNodeCard };
+const edgeTypes = { rate: RateEdge };
 const proOptions = { hideAttribution: true };
-const flowStyle = { background: "#0b1120" };
+
 const fitViewOptions = { padding: 0.25, maxZoom: 1.2 };
-const labelBgStyle = { fill: "#0f172a", fillOpacity: 0.9 };
-const labelStyle = { fill: "#e2e8f0", fontSize: 12, fontWeight: 600 };
 
 /** Re-fits the view when services appear or disappear, so nobody has to zoom during a talk. */
 function FitOnCountChange({ count }: { count: number }) {
@@ -51,27 +51,28 @@ export function TopologyGraph() {
         draggable: true,
       };
     });
-    const flowEdges: Edge[] = shown.map((e) => {
+    const flowEdges: RateFlowEdge[] = shown.map((e) => {
       const active = e.state === "ACTIVE";
       const color = e.errorsPerSecond > 0 ? stateColor.DEAD : active ? stateColor.ACTIVE : stateColor.IDLE;
       const selected = selection?.kind === "edge" && selection.id === e.id;
+      const label = !active
+        ? "idle"
+        : e.itemsPerSecond > 0
+          ? formatRate(e.itemsPerSecond, "ev/s")
+          : formatRate(e.requestsPerSecond);
       return {
         id: e.id,
+        type: "rate",
         source: e.source,
         target: e.target,
         animated: active,
-        label: active ? formatRate(e.itemsPerSecond > 0 ? e.itemsPerSecond : e.requestsPerSecond, e.itemsPerSecond > 0 ? "ev/s" : "req/s") : "idle",
-        labelStyle,
-        labelBgStyle,
-        labelBgPadding: [6, 3] as [number, number],
-        labelBgBorderRadius: 4,
         markerEnd: { type: MarkerType.ArrowClosed, color },
         style: {
           stroke: color,
-          strokeWidth: active ? edgeWidth(e.requestsPerSecond) + (selected ? 2 : 0) : 1.5,
+          strokeWidth: active ? edgeWidth(e.requestsPerSecond) + (selected ? 2 : 0) : 1.5 + (selected ? 2 : 0),
           strokeDasharray: active ? undefined : "6 5",
         },
-        data: { state: e.state },
+        data: { label: e.errorsPerSecond > 0 ? `${label} · ${formatRate(e.errorsPerSecond, "err/s")}` : label, color, state: e.state, selected },
       };
     });
     return { flowNodes, flowEdges };
@@ -86,6 +87,7 @@ export function TopologyGraph() {
       nodes={flowNodes}
       edges={flowEdges}
       nodeTypes={nodeTypes}
+      edgeTypes={edgeTypes}
       onNodeClick={onNodeClick}
       onEdgeClick={onEdgeClick}
       onPaneClick={onPaneClick}
@@ -93,7 +95,6 @@ export function TopologyGraph() {
       fitViewOptions={fitViewOptions}
       proOptions={proOptions}
       colorMode="dark"
-      style={flowStyle}
       minZoom={0.2}
     >
       <Background gap={24} color="#1e293b" />

@@ -211,6 +211,24 @@ describe("TopologyRegistry edges and activity", () => {
     expect(reg.getNode(s.instanceId)?.state).toBe(ConnectionState.IDLE);
   });
 
+  it("rates are exact whatever the phase of the reports against the clock, and decay to zero", () => {
+    const c = reg.register(req("client"));
+    for (const phase of [0, 137, 500, 999]) {
+      clock.advance(phase);
+      for (let i = 0; i < 12; i++) {
+        clock.advance(1000);
+        reg.reportActivity(c.instanceId, [activity("server", 25)]);
+        reg.heartbeat(c.instanceId, 1n);
+        if (i >= 5) expect(reg.getEdge("client->server")!.requestsPerSecond).toBeCloseTo(25, 6);
+      }
+    }
+    clock.advance(10_000);
+    reg.heartbeat(c.instanceId, 2n);
+    reg.tick();
+    expect(reg.getEdge("client->server")!.requestsPerSecond).toBe(0);
+    expect(reg.getEdge("client->server")!.state).toBe(ConnectionState.IDLE);
+  });
+
   it("edges disappear with their source and come back with a new instance", () => {
     const c = reg.register(req("client", { dependencies: ["server"] }));
     reg.unregister(c.instanceId);

@@ -77,8 +77,10 @@ interface Instance {
   restartCount: number;
 }
 
-interface Bucket {
-  second: number;
+/** One activity report on an edge and the span of time it covers. */
+interface Sample {
+  at: number;
+  periodMs: number;
   requests: number;
   errors: number;
   items: number;
@@ -91,7 +93,9 @@ interface EdgeStats {
   target: string;
   firstSeenAt: number;
   lastActivityAt: number;
-  buckets: Bucket[];
+  /** When the previous report arrived; a report covers the time since then. */
+  lastReportAt: number;
+  samples: Sample[];
   totalRequests: bigint;
   totalErrors: bigint;
   lastError: string;
@@ -222,8 +226,8 @@ export class TopologyRegistry {
   reportActivity(instanceId: string, events: readonly ActivityEvent[]): number {
     const inst = this.liveInstance(instanceId, "activity report");
     const now = this.clock.now();
-    const second = Math.floor(now / 1000);
     let accepted = 0;
+    const touched = new Set<EdgeStats>();
     for (const ev of events) {
       if (!NAME_PATTERN.test(ev.targetService)) {
         throw new ConnectError(`invalid target_service ${JSON.stringify(ev.targetService)} in activity report`, Code.InvalidArgument);
@@ -234,6 +238,8 @@ export class TopologyRegistry {
           Code.InvalidArgument,
         );
       }
+    }
+    for (const ev of events) {
       const id = edgeId(inst.request.name, ev.targetService);
       let st = this.stats.get(id);
       if (!st) {
@@ -242,7 +248,8 @@ export class TopologyRegistry {
           target: ev.targetService,
           firstSeenAt: now,
           lastActivityAt: now,
-          buckets: [],
+          lastReportAt: Number.NaN,
+          samples: [],
           totalRequests: 0n,
           totalErrors: 0n,
           lastError: "",
@@ -251,19 +258,25 @@ export class TopologyRegistry {
         };
         this.stats.set(id, st);
       }
-      st.lastActivityAt = now;
-      let b = st.buckets[st.buckets.length - 1];
-      if (!b || b.second !== second) {
-        b = { second, requests: 0, errors: 0, items: 0, latencySumUs: 0, latencyMaxUs: 0 };
-        st.buckets.push(b);
-        const oldest = second - Math.ceil(this.opts.rateWindowMs / 1000) - 1;
-        while (st.buckets.length > 0 && st.buckets[0].second < oldest) st.buckets.shift();
+      // Several records of one report (different methods) share one sample.
+      let sample = touched.has(st) ? st.samples[st.samples.length - 1] : undefined;
+      if (!sample) {
+        // A report covers the time since the previous one (reporters send about once a
+        // second); the first one, or one after a long pause, is taken to cover one second.
+        const since = now - st.lastReportAt;
+        const periodMs = Number.isFinite(since) && since > 0 && since <= this.opts.rateWindowMs ? since : 1000;
+        sample = { at: now, periodMs, requests: 0, errors: 0, items: 0, latencySumUs: 0, latencyMaxUs: 0 };
+        st.samples.push(sample);
+        st.lastReportAt = now;
+        touched.add(st);
+        while (st.samples.length > 0 && st.samples[0].at <= now - this.opts.rateWindowMs) st.samples.shift();
       }
-      b.requests += ev.count;
-      b.errors += ev.errorCount;
-      b.items += Number(ev.itemCount);
-      b.latencySumUs += Number(ev.latencySumUs);
-      b.latencyMaxUs = Math.max(b.latencyMaxUs, Number(ev.latencyMaxUs));
+      st.lastActivityAt = now;
+      sample.requests += ev.count;
+      sample.errors += ev.errorCount;
+      sample.items += Number(ev.itemCount);
+      sample.latencySumUs += Number(ev.latencySumUs);
+      sample.latencyMaxUs = Math.max(sample.latencyMaxUs, Number(ev.latencyMaxUs));
       st.totalRequests += BigInt(ev.count);
       st.totalErrors += BigInt(ev.errorCount);
       if (ev.lastError) st.lastError = ev.lastError.slice(0, 500);
@@ -493,26 +506,27 @@ export class TopologyRegistry {
       declared: this.declared(source, target),
     });
     if (!st) return edge;
+    // Rates over the reports of the last window divided by the time those reports cover: exact
+    // for a steady reporter, whatever the phase of its reports against our clock.
     const now = this.clock.now();
-    const nowSecond = Math.floor(now / 1000);
-    const windowSeconds = Math.ceil(this.opts.rateWindowMs / 1000);
-    // Divide by the time the edge has existed while it is younger than the window, so a new
-    // edge does not ramp up slowly. Reports arrive at the end of their ~1 s period, so the
-    // first one already covers a second of traffic.
-    const spanSeconds = Math.max(1, Math.min(windowSeconds, (now - st.firstSeenAt) / 1000 + 1));
     let requests = 0;
     let errors = 0;
     let items = 0;
     let latencySum = 0;
     let latencyMax = 0;
-    for (const b of st.buckets) {
-      if (b.second <= nowSecond - windowSeconds) continue;
-      requests += b.requests;
-      errors += b.errors;
-      items += b.items;
-      latencySum += b.latencySumUs;
-      latencyMax = Math.max(latencyMax, b.latencyMaxUs);
+    let coveredMs = 0;
+    for (const smp of st.samples) {
+      if (smp.at <= now - this.opts.rateWindowMs) continue;
+      requests += smp.requests;
+      errors += smp.errors;
+      items += smp.items;
+      latencySum += smp.latencySumUs;
+      latencyMax = Math.max(latencyMax, smp.latencyMaxUs);
+      coveredMs += smp.periodMs;
     }
+    // Once reports stop, the silence since the last one counts too, so rates decay to zero.
+    const silence = Number.isFinite(st.lastReportAt) ? Math.max(0, now - st.lastReportAt - 1500) : 0;
+    const spanSeconds = Math.max(0.001, (coveredMs + silence) / 1000);
     edge.state = this.edgeIsActive(st) ? ConnectionState.ACTIVE : ConnectionState.IDLE;
     edge.requestsPerSecond = requests / spanSeconds;
     edge.errorsPerSecond = errors / spanSeconds;

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Type-checks every TypeScript package of the workspace.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+fail=0
+for dir in server web services/kit services/calculator pipeline; do
+  [ -f "$dir/tsconfig.json" ] || continue
+  echo "tsc $dir"
+  (cd "$dir" && "$ROOT/node_modules/.bin/tsc" --noEmit -p .) || fail=1
+done
+exit $fail
