@@ -43,7 +43,9 @@ export interface SqlAggregates {
 
 async function groups(conn: DuckDBConnection, sql: string): Promise<Group[]> {
   // getColumns() converts far faster than getRows() for large results.
-  const [keys, counts, sums, mins, maxs] = (await conn.runAndReadAll(sql)).getColumns();
+  const cols = (await conn.runAndReadAll(sql)).getColumns();
+  if (cols.length === 0) return []; // an empty result has no column chunks
+  const [keys, counts, sums, mins, maxs] = cols;
   const out: Group[] = new Array(keys.length);
   for (let i = 0; i < keys.length; i++) {
     out[i] = { key: keys[i] as string, count: counts[i] as bigint, sum: sums[i] as bigint, min: mins[i] as number, max: maxs[i] as number };
@@ -85,7 +87,8 @@ export async function aggregateEvents(conn: DuckDBConnection, rules: Rules): Pro
   const wr = await conn.runAndReadAll(
     `SELECT epoch - (((epoch % ${ws}) + ${ws}) % ${ws}) AS start, type, count(*), sum(v) FROM kept GROUP BY start, type`,
   );
-  const [starts, wtypes, wcounts, wsums] = wr.getColumns();
+  const wcols = wr.getColumns();
+  const [starts, wtypes, wcounts, wsums] = wcols.length === 0 ? [[], [], [], []] : wcols;
   const byWindow: WindowGroup[] = new Array(starts.length);
   for (let i = 0; i < starts.length; i++) {
     byWindow[i] = { start: Number(starts[i] as bigint), type: wtypes[i] as string, count: wcounts[i] as bigint, sum: wsums[i] as bigint };
