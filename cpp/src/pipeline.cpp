@@ -539,6 +539,7 @@ bool run_pipeline(const PipelineOptions& opts, RunReport* report, std::string* e
   dead_blocks.close();
   writer_thread.join();
 
+  const auto t_processed = Clock::now();
   if (!reader.error().empty()) {
     *error = "input " + opts.input + ": " + reader.error();
     return false;
@@ -570,6 +571,7 @@ bool run_pipeline(const PipelineOptions& opts, RunReport* report, std::string* e
   m += ",\"bytes\":" + std::to_string(reader.bytes_read());
   m += ",\"mbPerSecond\":" + fmt_double(wall > 0 ? static_cast<double>(reader.bytes_read()) / 1e6 / wall : 0);
   m += ",\"checksum\":\"" + checksum + "\"";
+  m += ",\"processSeconds\":" + fmt_double(std::chrono::duration<double>(t_processed - t0).count());
   m += ",\"batches\":" + std::to_string(latency.count());
   m += ",\"batchLatencyMs\":{\"p50\":" + ms(latency.quantile_ns(0.50)) + ",\"p95\":" + ms(latency.quantile_ns(0.95)) +
        ",\"p99\":" + ms(latency.quantile_ns(0.99)) + ",\"max\":" + ms(latency.max_ns()) + "}";
