@@ -4,7 +4,8 @@
 export interface Group {
   key: string;
   count: bigint | number;
-  sum: bigint | number;
+  /** Exact integer; a decimal string when it may exceed 2^53. */
+  sum: bigint | number | string;
   min: bigint | number;
   max: bigint | number;
 }
@@ -14,7 +15,7 @@ export interface WindowGroup {
   start: number;
   type: string;
   count: bigint | number;
-  sum: bigint | number;
+  sum: bigint | number | string;
 }
 
 export interface Results {
@@ -27,6 +28,8 @@ export interface Results {
   byUser: Group[];
   byTag: Group[];
   byWindow: WindowGroup[];
+  /** Pre-rendered, sorted contents of the byWindow array; used instead of byWindow when set. */
+  byWindowJson?: string;
 }
 
 export interface DeadLetter {
@@ -66,6 +69,7 @@ function sortByKey(groups: Group[]): Group[] {
 }
 
 export function sortWindows(ws: WindowGroup[]): WindowGroup[] {
+  if (isSortedWindows(ws)) return ws; // engines may sort already; checking is O(n)
   // Few distinct types, many windows: encode each type once.
   const enc = new Map<string, Buffer>();
   const bytesOf = (t: string) => {
@@ -76,6 +80,16 @@ export function sortWindows(ws: WindowGroup[]): WindowGroup[] {
   const withBytes = ws.map((w) => ({ w, b: bytesOf(w.type) }));
   withBytes.sort((x, y) => x.w.start - y.w.start || Buffer.compare(x.b, y.b));
   return withBytes.map((x) => x.w);
+}
+
+function isSortedWindows(ws: WindowGroup[]): boolean {
+  for (let i = 1; i < ws.length; i++) {
+    const a = ws[i - 1];
+    const b = ws[i];
+    if (a.start < b.start) continue;
+    if (a.start > b.start || compareUtf8(a.type, b.type) >= 0) return false;
+  }
+  return true;
 }
 
 const TWO = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
@@ -106,8 +120,21 @@ function groupsJson(gs: Group[]): string {
 }
 
 export function resultsJson(r: Results): string {
-  const windows = sortWindows(r.byWindow)
-    .map((w) => `{"start":"${formatUtc(w.start)}","type":${jsonString(w.type)},"count":${w.count},"sum":${w.sum}}`)
+  // Many windows share a day and a type: cache their formatted pieces.
+  const typeJson = new Map<string, string>();
+  const dayText = new Map<number, string>();
+  const windows = r.byWindowJson !== undefined ? r.byWindowJson : sortWindows(r.byWindow)
+    .map((w) => {
+      let t = typeJson.get(w.type);
+      if (t === undefined) typeJson.set(w.type, (t = jsonString(w.type)));
+      const day = Math.floor(w.start / 86400);
+      let d = dayText.get(day);
+      if (d === undefined) dayText.set(day, (d = formatUtc(day * 86400).slice(0, -9)));
+      const sod = w.start - day * 86400;
+      const hh = Math.floor(sod / 3600);
+      const mi = Math.floor((sod % 3600) / 60);
+      return `{"start":"${d}${TWO[hh]}:${TWO[mi]}:${TWO[sod % 60]}Z","type":${t},"count":${w.count},"sum":${w.sum}}`;
+    })
     .join(',');
   return (
     `{"version":1,"counts":{"lines":${r.lines},"valid":${r.valid},"invalid":${r.invalid},"dropped":${r.dropped},"aggregated":${r.aggregated}},` +

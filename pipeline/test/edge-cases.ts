@@ -241,6 +241,13 @@ export const EDGE_CASES: EdgeCase[] = [
     dead: [],
   },
   {
+    name: 'years 0001 and 9999',
+    input: ev('0001-01-01T00:00:30Z', 'click', 'u1', 1) + '\n' + ev('9999-12-31T23:59:59.9Z', 'click', 'u1', 2) + '\n',
+    results: res([2, 2, 0, 0, 2], [g('click', 2, 3, 1, 2)], [g('u1', 2, 3, 1, 2)], [g('tier=low', 2, 3, 1, 2)],
+      [w('0001-01-01T00:00:00Z', 'click', 1, 1), w('9999-12-31T23:59:00Z', 'click', 1, 2)]),
+    dead: [],
+  },
+  {
     name: 'default rules drop views and tag by value',
     input: [ev(T0, 'view', 'u1', 500), ev(T0, 'click', 'u2', 100), ev(T0, 'click', 'u2', 99), ev('2026-01-01T00:01:00Z', 'search', 'u1', -5)].join('\n') + '\n',
     results: res([4, 4, 0, 1, 3], [g('click', 2, 199, 99, 100), g('search', 1, -5, -5, -5)], [g('u1', 1, -5, -5, -5), g('u2', 2, 199, 99, 100)],

@@ -116,6 +116,7 @@ export async function runDuckdb(input: string, rules: Rules, outDir: string): Pr
         byUser: agg.byUser,
         byTag: agg.byTag,
         byWindow: agg.byWindow,
+        byWindowJson: agg.byWindowJson,
       };
       const text = resultsJson(results);
       const finished = process.hrtime.bigint();

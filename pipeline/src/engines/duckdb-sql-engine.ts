@@ -39,6 +39,7 @@ export async function runDuckdbSql(input: string, rules: Rules, outDir: string):
       byUser: agg.byUser,
       byTag: agg.byTag,
       byWindow: agg.byWindow,
+        byWindowJson: agg.byWindowJson,
     });
     writeFileSync(join(outDir, 'dead-letters.ndjson'), '');
     const finished = process.hrtime.bigint();

@@ -3,7 +3,10 @@
 // events; sorting by key bytes happens in results.ts, not in SQL.
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Condition, Rules } from '../rules.js';
-import type { Group, WindowGroup } from '../results.js';
+import { jsonString, type Group, type WindowGroup } from '../results.js';
+
+const YEAR_1 = -62135596800; // 0001-01-01T00:00:00Z
+const YEAR_9999_END = 253402300799; // 9999-12-31T23:59:59Z
 
 function sqlString(s: string): string {
   return "'" + s.replace(/'/g, "''") + "'";
@@ -39,6 +42,8 @@ export interface SqlAggregates {
   byUser: Group[];
   byTag: Group[];
   byWindow: WindowGroup[];
+  /** The byWindow array's contents, already canonical JSON (then byWindow is empty). */
+  byWindowJson?: string;
 }
 
 async function groups(conn: DuckDBConnection, sql: string): Promise<Group[]> {
@@ -48,7 +53,7 @@ async function groups(conn: DuckDBConnection, sql: string): Promise<Group[]> {
   const [keys, counts, sums, mins, maxs] = cols;
   const out: Group[] = new Array(keys.length);
   for (let i = 0; i < keys.length; i++) {
-    out[i] = { key: keys[i] as string, count: counts[i] as bigint, sum: sums[i] as bigint, min: mins[i] as number, max: maxs[i] as number };
+    out[i] = { key: keys[i] as string, count: counts[i] as number, sum: sums[i] as string, min: mins[i] as number, max: maxs[i] as number };
   }
   return out;
 }
@@ -60,8 +65,10 @@ export async function aggregateEvents(conn: DuckDBConnection, rules: Rules): Pro
   const n = await conn.runAndReadAll('SELECT count(*) FROM kept');
   const aggregated = Number(n.getRows()[0][0] as bigint);
 
-  const byType = await groups(conn, 'SELECT type, count(*), sum(v), min(v), max(v) FROM kept GROUP BY type');
-  const byUser = await groups(conn, 'SELECT "user", count(*), sum(v), min(v), max(v) FROM kept GROUP BY "user"');
+  // count as DOUBLE (exact below 2^53) and sum as VARCHAR (HUGEINT, exact) convert fast to JS.
+  const AGG = 'count(*)::DOUBLE, sum(v)::VARCHAR, min(v), max(v)';
+  const byType = await groups(conn, `SELECT type, ${AGG} FROM kept GROUP BY type`);
+  const byUser = await groups(conn, `SELECT "user", ${AGG} FROM kept GROUP BY "user"`);
 
   // A later rule overrides an earlier one for the same tag name: CASE tries rules last-first.
   const names: string[] = [];
@@ -79,20 +86,52 @@ export async function aggregateEvents(conn: DuckDBConnection, rules: Rules): Pro
     });
     byTag = await groups(
       conn,
-      `SELECT tag, count(*), sum(v), min(v), max(v) FROM (${parts.join(' UNION ALL ')}) WHERE tag IS NOT NULL GROUP BY tag`,
+      `SELECT tag, ${AGG} FROM (${parts.join(' UNION ALL ')}) WHERE tag IS NOT NULL GROUP BY tag`,
     );
   }
 
+  // Windows can be as many as events, so DuckDB sorts them: by start, then by the rank of the
+  // type's UTF-8 bytes, ranked here with Buffer.compare (SQL collation is not trusted for that).
+  const distinct = (await conn.runAndReadAll('SELECT DISTINCT type FROM kept')).getColumns();
+  const typeList = ((distinct[0] ?? []) as string[]).map((t) => ({ t, b: Buffer.from(t, 'utf8') }));
+  typeList.sort((x, y) => Buffer.compare(x.b, y.b));
+  await conn.run('CREATE OR REPLACE TEMP TABLE type_rank (type VARCHAR, rank INTEGER, esc VARCHAR)');
+  const app = await conn.createAppender('type_rank');
+  typeList.forEach(({ t }, i) => {
+    app.appendVarchar(t);
+    app.appendInteger(i);
+    app.appendVarchar(jsonString(t));
+    app.endRow();
+  });
+  app.closeSync();
   const ws = rules.windowSeconds;
-  const wr = await conn.runAndReadAll(
-    `SELECT epoch - (((epoch % ${ws}) + ${ws}) % ${ws}) AS start, type, count(*), sum(v) FROM kept GROUP BY start, type`,
-  );
-  const wcols = wr.getColumns();
-  const [starts, wtypes, wcounts, wsums] = wcols.length === 0 ? [[], [], [], []] : wcols;
-  const byWindow: WindowGroup[] = new Array(starts.length);
-  for (let i = 0; i < starts.length; i++) {
-    byWindow[i] = { start: Number(starts[i] as bigint), type: wtypes[i] as string, count: wcounts[i] as bigint, sum: wsums[i] as bigint };
+  const windows =
+    `SELECT epoch - (((epoch % ${ws}) + ${ws}) % ${ws}) AS start, type, count(*) AS c, sum(v) AS s FROM kept GROUP BY start, type`;
+  const range = (await conn.runAndReadAll('SELECT min(epoch), max(epoch) FROM kept')).getRows()[0];
+  const lo = range[0] === null ? 0 : Number(range[0] as bigint) - ws;
+  const hi = range[1] === null ? 0 : Number(range[1] as bigint);
+  let byWindow: WindowGroup[] = [];
+  let byWindowJson: string | undefined;
+  if (lo >= YEAR_1 && hi <= YEAR_9999_END) {
+    // The common case: DuckDB writes the byWindow array itself (strftime is exact for years
+    // 0001–9999); types arrive pre-escaped from type_rank.
+    const r = await conn.runAndReadAll(
+      `SELECT string_agg('{"start":"' || strftime(make_timestamp(w.start * 1000000), '%Y-%m-%dT%H:%M:%SZ') || '","type":' || r.esc || ` +
+        `',"count":' || w.c || ',"sum":' || w.s || '}', ',' ORDER BY w.start, r.rank) FROM (${windows}) w JOIN type_rank r ON r.type = w.type`,
+    );
+    byWindowJson = (r.getRows()[0][0] as string | null) ?? '';
+  } else {
+    const wr = await conn.runAndReadAll(
+      `SELECT w.start, w.type, w.c::DOUBLE, w.s::VARCHAR FROM (${windows}) w JOIN type_rank r ON r.type = w.type ORDER BY w.start, r.rank`,
+    );
+    const wcols = wr.getColumns();
+    const [starts, wtypes, wcounts, wsums] = wcols.length === 0 ? [[], [], [], []] : wcols;
+    byWindow = new Array(starts.length);
+    for (let i = 0; i < starts.length; i++) {
+      byWindow[i] = { start: Number(starts[i] as bigint), type: wtypes[i] as string, count: wcounts[i] as number, sum: wsums[i] as string };
+    }
   }
   await conn.run('DROP TABLE kept');
-  return { aggregated, byType, byUser, byTag, byWindow };
+  await conn.run('DROP TABLE type_rank');
+  return { aggregated, byType, byUser, byTag, byWindow, byWindowJson };
 }

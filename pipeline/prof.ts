@@ -1,0 +1,14 @@
+import { DuckDBInstance } from '@duckdb/node-api';
+import { aggregateEvents } from './src/engines/sql-aggregate.js';
+import { DEFAULT_RULES } from './src/rules.js';
+import { resultsJson, sortWindows } from './src/results.js';
+const f = process.argv[2];
+const inst = await DuckDBInstance.create(':memory:');
+const c = await inst.connect();
+let t = Date.now();
+const lap = (s: string) => { const n = Date.now(); console.log(s, n - t, 'ms'); t = n; };
+await c.run(`CREATE TABLE events AS SELECT 1767225600 + (hash("user"||ts) % 31536000)::BIGINT AS epoch, type, "user", "value" AS v FROM read_ndjson('${f}', columns = {'ts': 'VARCHAR', 'type': 'VARCHAR', 'user': 'VARCHAR', 'value': 'INTEGER'})`); lap('load');
+const a = await aggregateEvents(c, DEFAULT_RULES); lap('aggregate ' + a.byWindow.length);
+sortWindows(a.byWindow); lap('sortcheck');
+const s = resultsJson({ lines: 1, valid: 1, invalid: 0, dropped: 0, aggregated: 1, ...a, byWindow: [] }); lap('format no windows');
+const s2 = resultsJson({ lines: 1, valid: 1, invalid: 0, dropped: 0, aggregated: 1, ...a }); lap('format all');
