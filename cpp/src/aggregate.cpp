@@ -1,15 +1,18 @@
-// Aggregation maps, partition merge and the canonical results writer.
+// Aggregation maps, per-partition sorting, and the streaming canonical results writer.
 #include "aggregate.hpp"
 
 #include <algorithm>
 #include <charconv>
+#include <map>
+#include <queue>
+#include <thread>
 
 #include "json_core.hpp"
 #include "timestamp.hpp"
 
 namespace mr {
 
-std::string_view Arena::store(std::string_view s) {
+const char* Arena::store(std::string_view s) {
   if (blocks_.empty() || s.size() > cap_ - used_) {
     std::size_t n = std::max<std::size_t>(64 * 1024, s.size());
     blocks_.push_back(std::make_unique<char[]>(n));
@@ -19,18 +22,17 @@ std::string_view Arena::store(std::string_view s) {
   char* dst = blocks_.back().get() + used_;
   if (!s.empty()) std::memcpy(dst, s.data(), s.size());
   used_ += s.size();
-  return {dst, s.size()};
+  return dst;
 }
 
 StatsMap::StatsMap() : slots_(64), mask_(63) {}
 
-Stats& StatsMap::upsert(std::uint64_t hash, std::int64_t tag, std::string_view key) {
+KeySlot& StatsMap::upsert(std::uint64_t hash, std::string_view key) {
   std::size_t i = hash & mask_;
   for (;;) {
-    Slot& s = slots_[i];
+    KeySlot& s = slots_[i];
     if (s.key == nullptr) break;
-    if (s.hash == hash && s.tag == tag && s.len == key.size() && std::memcmp(s.key, key.data(), key.size()) == 0)
-      return s.stats;
+    if (s.hash == hash && s.len == key.size() && std::memcmp(s.key, key.data(), key.size()) == 0) return s;
     i = (i + 1) & mask_;
   }
   if ((size_ + 1) * 2 > slots_.size()) {
@@ -38,21 +40,19 @@ Stats& StatsMap::upsert(std::uint64_t hash, std::int64_t tag, std::string_view k
     i = hash & mask_;
     while (slots_[i].key != nullptr) i = (i + 1) & mask_;
   }
-  Slot& s = slots_[i];
-  std::string_view stored = arena_.store(key);
-  s.key = stored.data();
+  KeySlot& s = slots_[i];
+  s.key = arena_.store(key);
   s.len = static_cast<std::uint32_t>(key.size());
   s.hash = hash;
-  s.tag = tag;
   ++size_;
-  return s.stats;
+  return s;
 }
 
 void StatsMap::grow() {
-  std::vector<Slot> old(slots_.size() * 2);
+  std::vector<KeySlot> old(slots_.size() * 2);
   old.swap(slots_);
   mask_ = slots_.size() - 1;
-  for (const Slot& s : old) {
+  for (const KeySlot& s : old) {
     if (s.key == nullptr) continue;
     std::size_t i = s.hash & mask_;
     while (slots_[i].key != nullptr) i = (i + 1) & mask_;
@@ -60,25 +60,86 @@ void StatsMap::grow() {
   }
 }
 
+WindowMap::WindowMap() : slots_(64), mask_(63) {}
+
+WindowSlot& WindowMap::upsert(std::uint64_t hash, std::int64_t start, const char* type, std::uint32_t type_len) {
+  std::size_t i = hash & mask_;
+  for (;;) {
+    WindowSlot& s = slots_[i];
+    if (s.type == nullptr) break;
+    if (s.start == start && s.type == type) return s;
+    i = (i + 1) & mask_;
+  }
+  // Up to 3/4 full: slots are small and the hash is well mixed.
+  if ((size_ + 1) * 4 > slots_.size() * 3) {
+    grow();
+    i = hash & mask_;
+    while (slots_[i].type != nullptr) i = (i + 1) & mask_;
+  }
+  WindowSlot& s = slots_[i];
+  s.start = start;
+  s.type = type;
+  s.type_len = type_len;
+  ++size_;
+  return s;
+}
+
+void WindowMap::grow() {
+  std::vector<WindowSlot> old(slots_.size() * 2);
+  old.swap(slots_);
+  mask_ = slots_.size() - 1;
+  for (const WindowSlot& s : old) {
+    if (s.type == nullptr) continue;
+    std::size_t i = window_hash(s.start, hash_bytes(s.type_view())) & mask_;
+    while (slots_[i].type != nullptr) i = (i + 1) & mask_;
+    slots_[i] = s;
+  }
+}
+
 namespace {
 
-void merge_sorted(std::vector<KeyRow>& rows) {
-  std::sort(rows.begin(), rows.end(), [](const KeyRow& a, const KeyRow& b) { return a.key < b.key; });
-  std::size_t out = 0;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    if (out > 0 && rows[out - 1].key == rows[i].key) {
-      rows[out - 1].stats.merge(rows[i].stats);
-    } else {
-      if (out != i) rows[out] = std::move(rows[i]);
-      ++out;
-    }
-  }
-  rows.resize(out);
+bool window_less(const WindowSlot* a, const WindowSlot* b) {
+  return a->start != b->start ? a->start < b->start : a->type_view() < b->type_view();
+}
+bool key_less(const KeySlot* a, const KeySlot* b) { return a->view() < b->view(); }
+
+// Small groups (types, tags): sum partial rows by key, ordered by key bytes.
+void add_partial(std::map<std::string_view, Stats>& m, std::string_view key, const Stats& s) {
+  auto [it, inserted] = m.try_emplace(key, s);
+  if (!inserted) it->second.merge(s);
 }
 
-void gather(const StatsMap& m, std::vector<KeyRow>& rows) {
-  m.for_each([&](std::int64_t, std::string_view k, const Stats& s) { rows.push_back({std::string(k), s}); });
-}
+// Buffered output that hashes exactly the bytes it writes.
+class Out {
+ public:
+  Out(std::FILE* f, std::string* text) : file_(f), text_(text) { buf_.reserve(kFlushAt + 4096); }
+  std::string& buf() { return buf_; }
+  void maybe_flush() {
+    if (buf_.size() >= kFlushAt) flush();
+  }
+  void flush() {
+    sha_.update(buf_);
+    if (file_ != nullptr) {
+      if (!buf_.empty() && std::fwrite(buf_.data(), 1, buf_.size(), file_) != buf_.size()) failed_ = true;
+    } else {
+      text_->append(buf_);
+    }
+    buf_.clear();
+  }
+  std::string finish() {
+    flush();
+    return sha_.hex();
+  }
+  bool failed() const { return failed_; }
+
+ private:
+  static constexpr std::size_t kFlushAt = 1 << 20;
+  std::FILE* file_;
+  std::string* text_;
+  std::string buf_;
+  Sha256 sha_;
+  bool failed_ = false;
+};
 
 void append_int(std::string& out, std::int64_t v) {
   char buf[24];
@@ -86,96 +147,147 @@ void append_int(std::string& out, std::int64_t v) {
   out.append(buf, static_cast<std::size_t>(r.ptr - buf));
 }
 
-void append_rows(std::string& out, const char* name, const std::vector<KeyRow>& rows) {
-  out += ",\"";
-  out += name;
-  out += "\":[";
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    const Stats& s = rows[i].stats;
-    out += "{\"key\":";
-    append_json_string(out, rows[i].key);
-    out += ",\"count\":";
-    append_int(out, s.count);
-    out += ",\"sum\":";
-    append_int(out, s.sum);
-    out += ",\"min\":";
-    append_int(out, s.min);
-    out += ",\"max\":";
-    append_int(out, s.max);
-    out.push_back('}');
+void append_stats_row(std::string& out, std::string_view key, const Stats& s) {
+  out += "{\"key\":";
+  append_json_string(out, key);
+  out += ",\"count\":";
+  append_int(out, s.count);
+  out += ",\"sum\":";
+  append_int(out, s.sum);
+  out += ",\"min\":";
+  append_int(out, s.min);
+  out += ",\"max\":";
+  append_int(out, s.max);
+  out.push_back('}');
+}
+
+void append_window_row(std::string& out, const WindowSlot& w) {
+  out += "{\"start\":\"";
+  append_utc(out, w.start);
+  out += "\",\"type\":";
+  append_json_string(out, w.type_view());
+  out += ",\"count\":";
+  append_int(out, w.count);
+  out += ",\"sum\":";
+  append_int(out, w.sum);
+  out.push_back('}');
+}
+
+// Visits the union of sorted, disjoint runs in order.
+template <typename T, typename Less, typename Visit>
+void merge_runs(const std::vector<std::vector<const T*>>& runs, Less less, Visit visit) {
+  using Head = std::pair<const T*, std::size_t>;  // element, run index
+  auto greater = [&](const Head& a, const Head& b) { return less(b.first, a.first); };
+  std::priority_queue<Head, std::vector<Head>, decltype(greater)> heap(greater);
+  std::vector<std::size_t> pos(runs.size(), 0);
+  for (std::size_t r = 0; r < runs.size(); ++r) {
+    if (!runs[r].empty()) heap.push({runs[r][0], r});
   }
-  out.push_back(']');
+  while (!heap.empty()) {
+    auto [item, r] = heap.top();
+    heap.pop();
+    visit(*item);
+    if (++pos[r] < runs[r].size()) heap.push({runs[r][pos[r]], r});
+  }
 }
 
 }  // namespace
 
 ResultSet collect_results(const Counts& counts, const std::vector<std::unique_ptr<Partition>>& parts,
-                          const std::vector<std::string>& tag_keys) {
+                          const std::vector<std::string>& tag_keys, int threads) {
   ResultSet r;
   r.counts = counts;
-  for (const auto& p : parts) {
-    gather(p->by_type, r.by_type);
-    gather(p->by_user, r.by_user);
-    for (std::size_t i = 0; i < p->by_tag.size(); ++i) {
-      if (p->by_tag[i].count > 0) r.by_tag.push_back({tag_keys[i], p->by_tag[i]});
+  std::map<std::string_view, Stats> types, tags;
+  r.user_runs.resize(parts.size());
+  r.window_runs.resize(parts.size());
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    const Partition& part = *parts[p];
+    for (const KeySlot& s : part.by_type.slots()) {
+      if (s.key != nullptr) add_partial(types, s.view(), s.stats);
     }
-    p->by_window.for_each([&](std::int64_t start, std::string_view type, const Stats& s) {
-      r.by_window.push_back({start, std::string(type), s});
+    for (std::size_t i = 0; i < part.by_tag.size(); ++i) {
+      if (part.by_tag[i].count > 0) add_partial(tags, tag_keys[i], part.by_tag[i]);
+    }
+  }
+  for (const auto& [k, s] : types) r.by_type.push_back({k, s});
+  for (const auto& [k, s] : tags) r.by_tag.push_back({k, s});
+
+  // Each partition gathers and sorts its own rows; partitions are spread over the threads.
+  auto sort_partition = [&](std::size_t p) {
+    const Partition& part = *parts[p];
+    auto& users = r.user_runs[p];
+    users.reserve(part.by_user.size());
+    for (const KeySlot& s : part.by_user.slots()) {
+      if (s.key != nullptr) users.push_back(&s);
+    }
+    std::sort(users.begin(), users.end(), key_less);
+    auto& windows = r.window_runs[p];
+    windows.reserve(part.by_window.size());
+    for (const WindowSlot& s : part.by_window.slots()) {
+      if (s.type != nullptr) windows.push_back(&s);
+    }
+    std::sort(windows.begin(), windows.end(), window_less);
+  };
+  const std::size_t nthreads = std::min<std::size_t>(std::max(1, threads), parts.size());
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < nthreads; ++t) {
+    pool.emplace_back([&, t] {
+      for (std::size_t p = t; p < parts.size(); p += nthreads) sort_partition(p);
     });
   }
-  merge_sorted(r.by_type);
-  merge_sorted(r.by_user);
-  merge_sorted(r.by_tag);
-  std::sort(r.by_window.begin(), r.by_window.end(), [](const WindowRow& a, const WindowRow& b) {
-    return a.start != b.start ? a.start < b.start : a.type < b.type;
-  });
-  std::size_t out = 0;
-  for (std::size_t i = 0; i < r.by_window.size(); ++i) {
-    if (out > 0 && r.by_window[out - 1].start == r.by_window[i].start && r.by_window[out - 1].type == r.by_window[i].type) {
-      r.by_window[out - 1].stats.merge(r.by_window[i].stats);
-    } else {
-      if (out != i) r.by_window[out] = std::move(r.by_window[i]);
-      ++out;
-    }
-  }
-  r.by_window.resize(out);
+  for (std::size_t p = 0; p < parts.size(); p += nthreads) sort_partition(p);
+  for (auto& th : pool) th.join();
   return r;
 }
 
-std::string render_results(const ResultSet& r) {
-  std::string out;
-  out.reserve(256 + 96 * (r.by_type.size() + r.by_user.size() + r.by_tag.size() + r.by_window.size()));
-  out += "{\"version\":1,\"counts\":{\"lines\":";
-  append_int(out, r.counts.lines);
-  out += ",\"valid\":";
-  append_int(out, r.counts.valid);
-  out += ",\"invalid\":";
-  append_int(out, r.counts.invalid);
-  out += ",\"dropped\":";
-  append_int(out, r.counts.dropped);
-  out += ",\"aggregated\":";
-  append_int(out, r.counts.aggregated);
-  out.push_back('}');
-  append_rows(out, "byType", r.by_type);
-  append_rows(out, "byUser", r.by_user);
-  append_rows(out, "byTag", r.by_tag);
-  out += ",\"byWindow\":[";
-  for (std::size_t i = 0; i < r.by_window.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    const WindowRow& w = r.by_window[i];
-    out += "{\"start\":\"";
-    append_utc(out, w.start);
-    out += "\",\"type\":";
-    append_json_string(out, w.type);
-    out += ",\"count\":";
-    append_int(out, w.stats.count);
-    out += ",\"sum\":";
-    append_int(out, w.stats.sum);
-    out.push_back('}');
+std::string write_results(const ResultSet& r, std::FILE* file, std::string* text) {
+  Out out(file, text);
+  std::string& b = out.buf();
+  b += "{\"version\":1,\"counts\":{\"lines\":";
+  append_int(b, r.counts.lines);
+  b += ",\"valid\":";
+  append_int(b, r.counts.valid);
+  b += ",\"invalid\":";
+  append_int(b, r.counts.invalid);
+  b += ",\"dropped\":";
+  append_int(b, r.counts.dropped);
+  b += ",\"aggregated\":";
+  append_int(b, r.counts.aggregated);
+  b += "},\"byType\":[";
+  for (std::size_t i = 0; i < r.by_type.size(); ++i) {
+    if (i > 0) b.push_back(',');
+    append_stats_row(b, r.by_type[i].key, r.by_type[i].stats);
   }
-  out += "]}\n";
-  return out;
+  b += "],\"byUser\":[";
+  bool first = true;
+  merge_runs(r.user_runs, key_less, [&](const KeySlot& s) {
+    if (!first) b.push_back(',');
+    first = false;
+    append_stats_row(b, s.view(), s.stats);
+    out.maybe_flush();
+  });
+  b += "],\"byTag\":[";
+  for (std::size_t i = 0; i < r.by_tag.size(); ++i) {
+    if (i > 0) b.push_back(',');
+    append_stats_row(b, r.by_tag[i].key, r.by_tag[i].stats);
+  }
+  b += "],\"byWindow\":[";
+  first = true;
+  merge_runs(r.window_runs, window_less, [&](const WindowSlot& w) {
+    if (!first) b.push_back(',');
+    first = false;
+    append_window_row(b, w);
+    out.maybe_flush();
+  });
+  b += "]}\n";
+  std::string digest = out.finish();
+  return out.failed() ? std::string() : digest;
+}
+
+std::string render_results(const ResultSet& r) {
+  std::string text;
+  write_results(r, nullptr, &text);
+  return text;
 }
 
 }  // namespace mr

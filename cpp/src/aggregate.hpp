@@ -1,17 +1,22 @@
-// Aggregation state. The key space is split into partitions by user hash: each partition owns
-// its users outright (byUser rows never meet across partitions) and keeps partial byType /
-// byWindow / byTag rows that are summed when the run ends. A partition is touched by one thread
-// at a time (its own mutex, taken once per batch slice, never per event).
+// Aggregation state, partitioned by key hash. A record's user row lives in partition
+// hash(user) and its window row in partition hash(window start, type), so each partition owns
+// its users and windows outright: those rows never meet across partitions and are only sorted
+// per partition and merged as sorted runs when written. byType and byTag (a handful of keys)
+// are kept as partial rows in the window partition and summed at the end. A partition is
+// touched by one thread at a time (its own mutex, taken once per batch slice, never per event).
 #pragma once
 
 #include <climits>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "sha256.hpp"
 
 namespace mr {
 
@@ -44,6 +49,15 @@ inline std::uint64_t hash_bytes(std::string_view s) {
   return mix64(h);
 }
 
+inline std::uint64_t window_hash(std::int64_t start, std::uint64_t type_hash) {
+  return mix64(type_hash ^ (static_cast<std::uint64_t>(start) * 0x9E3779B97F4A7C15ULL));
+}
+
+// Maps a hash to one of n partitions (uses the high bits; tables use the low bits).
+inline std::size_t partition_of(std::uint64_t hash, std::size_t n) {
+  return static_cast<std::size_t>(((hash >> 32) * n) >> 32);
+}
+
 struct Stats {
   std::int64_t count = 0;
   std::int64_t sum = 0;
@@ -67,46 +81,63 @@ struct Stats {
 // Bump allocator for interned keys; keys never move once stored.
 class Arena {
  public:
-  std::string_view store(std::string_view s);
+  const char* store(std::string_view s);
 
  private:
   std::vector<std::unique_ptr<char[]>> blocks_;
   std::size_t used_ = 0, cap_ = 0;
 };
 
-// Open-addressing map from (tag, bytes) to Stats. `tag` is 0 for plain keys and the window start
-// for byWindow. Keys are copied into the map's arena on first sight only.
+struct KeySlot {
+  std::uint64_t hash = 0;
+  const char* key = nullptr;  // interned in the map's arena; nullptr = empty slot
+  std::uint32_t len = 0;
+  Stats stats;
+  std::string_view view() const { return {key, len}; }
+};
+
+// Open-addressing map from a string key to Stats. Keys are copied on first sight only.
 class StatsMap {
  public:
   StatsMap();
-  Stats& upsert(std::uint64_t hash, std::int64_t tag, std::string_view key);
+  KeySlot& upsert(std::uint64_t hash, std::string_view key);
   std::size_t size() const { return size_; }
-
-  template <typename F>
-  void for_each(F&& f) const {
-    for (const Slot& s : slots_) {
-      if (s.key != nullptr) f(s.tag, std::string_view(s.key, s.len), s.stats);
-    }
-  }
+  const std::vector<KeySlot>& slots() const { return slots_; }
 
  private:
-  struct Slot {
-    std::uint64_t hash = 0;
-    std::int64_t tag = 0;
-    const char* key = nullptr;
-    std::uint32_t len = 0;
-    Stats stats;
-  };
   void grow();
-
-  std::vector<Slot> slots_;
+  std::vector<KeySlot> slots_;
   std::size_t mask_ = 0, size_ = 0;
   Arena arena_;
 };
 
+struct WindowSlot {
+  std::int64_t start = 0;
+  const char* type = nullptr;  // interned by the partition's byType map; nullptr = empty
+  std::uint32_t type_len = 0;
+  std::int64_t count = 0;
+  std::int64_t sum = 0;
+  std::string_view type_view() const { return {type, type_len}; }
+};
+
+// (window start, interned type) -> count/sum. Interned type pointers make key equality cheap.
+class WindowMap {
+ public:
+  WindowMap();
+  WindowSlot& upsert(std::uint64_t hash, std::int64_t start, const char* type, std::uint32_t type_len);
+  std::size_t size() const { return size_; }
+  const std::vector<WindowSlot>& slots() const { return slots_; }
+
+ private:
+  void grow();
+  std::vector<WindowSlot> slots_;
+  std::size_t mask_ = 0, size_ = 0;
+};
+
 struct Partition {
   std::mutex mu;
-  StatsMap by_type, by_user, by_window;
+  StatsMap by_type, by_user;
+  WindowMap by_window;
   std::vector<Stats> by_tag;  // indexed by Rules::tag_keys pair id
 };
 
@@ -122,26 +153,27 @@ struct Counts {
 };
 
 struct KeyRow {
-  std::string key;
-  Stats stats;
-};
-struct WindowRow {
-  std::int64_t start;
-  std::string type;
+  std::string_view key;
   Stats stats;
 };
 
+// Everything results.json needs, sorted; views into the partitions (keep them alive).
 struct ResultSet {
   Counts counts;
-  std::vector<KeyRow> by_type, by_user, by_tag;
-  std::vector<WindowRow> by_window;
+  std::vector<KeyRow> by_type, by_tag;                    // merged across partitions
+  std::vector<std::vector<const KeySlot*>> user_runs;     // one sorted run per partition
+  std::vector<std::vector<const WindowSlot*>> window_runs;
 };
 
-// Merges partitions into sorted rows (sorted by key bytes; windows by start then type).
+// Sorts each partition's rows (using up to `threads` threads) and merges the small groups.
 ResultSet collect_results(const Counts& counts, const std::vector<std::unique_ptr<Partition>>& parts,
-                          const std::vector<std::string>& tag_keys);
+                          const std::vector<std::string>& tag_keys, int threads);
 
-// The canonical results.json text of DESIGN.md §4.4 (with its trailing newline).
+// Streams the canonical results.json text of DESIGN.md §4.4 (with its trailing newline) to
+// `file` (or into `text` when file is null) and returns its SHA-256 hex digest.
+std::string write_results(const ResultSet& r, std::FILE* file, std::string* text);
+
+// Convenience for tests: the canonical text.
 std::string render_results(const ResultSet& r);
 
 }  // namespace mr

@@ -260,7 +260,7 @@ class Reader {
 
 struct Record {
   std::string_view type, user;
-  std::uint64_t type_hash, user_hash;
+  std::uint64_t type_hash, user_hash, window_hash;
   std::int64_t window;
   std::int32_t value;
   std::uint32_t tag_begin, tag_count;
@@ -269,7 +269,7 @@ struct Record {
 class Worker {
  public:
   Worker(const Rules& rules, std::vector<std::unique_ptr<Partition>>& parts)
-      : rules_(rules), parts_(parts), slices_(parts.size()), tag_out_(rules.tag_names.size() + 1) {}
+      : rules_(rules), parts_(parts), user_slices_(parts.size()), window_slices_(parts.size()), tag_out_(rules.tag_names.size() + 1) {}
 
   const Counts& counts() const { return counts_; }
   const LatencyHistogram& latency() const { return latency_; }
@@ -327,6 +327,7 @@ class Worker {
       r.type_hash = hash_bytes(r.type);
       r.user_hash = hash_bytes(r.user);
       r.window = window_start(ev.epoch, rules_.window_seconds);
+      r.window_hash = window_hash(r.window, r.type_hash);
       r.value = ev.value;
       r.tag_begin = static_cast<std::uint32_t>(tag_ids_.size());
       r.tag_count = static_cast<std::uint32_t>(rules_.apply_tags(ev, winners_, tag_out_.data()));
@@ -356,47 +357,51 @@ class Worker {
 
   void aggregate() {
     const std::size_t p = parts_.size();
-    for (auto& s : slices_) s.clear();
+    for (auto& s : user_slices_) s.clear();
+    for (auto& s : window_slices_) s.clear();
     for (std::uint32_t i = 0; i < records_.size(); ++i) {
-      const std::size_t part = static_cast<std::size_t>((records_[i].user_hash >> 32) * p >> 32);
-      slices_[part].push_back(i);
+      user_slices_[partition_of(records_[i].user_hash, p)].push_back(i);
+      window_slices_[partition_of(records_[i].window_hash, p)].push_back(i);
     }
     // Visit the partitions whose lock is free first; block only when every remaining one is busy.
     pending_.clear();
     for (std::size_t i = 0; i < p; ++i) {
-      if (!slices_[i].empty()) pending_.push_back(i);
+      if (!user_slices_[i].empty() || !window_slices_[i].empty()) pending_.push_back(i);
     }
     while (!pending_.empty()) {
       bool progressed = false;
       for (std::size_t k = 0; k < pending_.size();) {
-        Partition& part = *parts_[pending_[k]];
-        std::unique_lock lock(part.mu, std::try_to_lock);
+        std::unique_lock lock(parts_[pending_[k]]->mu, std::try_to_lock);
         if (!lock.owns_lock()) {
           ++k;
           continue;
         }
-        apply(part, slices_[pending_[k]]);
+        apply(pending_[k]);
         pending_[k] = pending_.back();
         pending_.pop_back();
         progressed = true;
       }
       if (!progressed && !pending_.empty()) {
-        Partition& part = *parts_[pending_.back()];
-        std::lock_guard lock(part.mu);
-        apply(part, slices_[pending_.back()]);
+        std::lock_guard lock(parts_[pending_.back()]->mu);
+        apply(pending_.back());
         pending_.pop_back();
       }
     }
   }
 
-  void apply(Partition& part, const std::vector<std::uint32_t>& slice) {
-    for (std::uint32_t idx : slice) {
+  void apply(std::size_t p) {
+    Partition& part = *parts_[p];
+    for (std::uint32_t idx : user_slices_[p]) {
       const Record& r = records_[idx];
-      part.by_user.upsert(r.user_hash, 0, r.user).add(r.value);
-      part.by_type.upsert(r.type_hash, 0, r.type).add(r.value);
-      part.by_window.upsert(mix64(r.type_hash ^ static_cast<std::uint64_t>(r.window) * 0x9E3779B97F4A7C15ULL),
-                            r.window, r.type)
-          .add(r.value);
+      part.by_user.upsert(r.user_hash, r.user).stats.add(r.value);
+    }
+    for (std::uint32_t idx : window_slices_[p]) {
+      const Record& r = records_[idx];
+      KeySlot& type = part.by_type.upsert(r.type_hash, r.type);
+      type.stats.add(r.value);
+      WindowSlot& w = part.by_window.upsert(r.window_hash, r.window, type.key, type.len);
+      ++w.count;
+      w.sum += r.value;
       for (std::uint32_t t = 0; t < r.tag_count; ++t) part.by_tag[tag_ids_[r.tag_begin + t]].add(r.value);
     }
   }
@@ -408,7 +413,7 @@ class Worker {
   LatencyHistogram latency_;
   std::vector<Record> records_;
   std::vector<std::uint32_t> tag_ids_;
-  std::vector<std::vector<std::uint32_t>> slices_;
+  std::vector<std::vector<std::uint32_t>> user_slices_, window_slices_;
   std::vector<std::size_t> pending_;
   std::vector<std::int32_t> winners_;
   std::vector<std::uint32_t> tag_out_;
@@ -556,9 +561,16 @@ bool run_pipeline(const PipelineOptions& opts, RunReport* report, std::string* e
     counts.merge(w->counts());
     latency.merge(w->latency());
   }
-  const std::string results = render_results(collect_results(counts, parts, opts.rules.tag_keys));
-  if (!write_file(dir / "results.json", results, error)) return false;
-  const std::string checksum = sha256_hex(results);
+  const auto results_path = dir / "results.json";
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> results_file(std::fopen(results_path.c_str(), "wb"), &std::fclose);
+  std::string checksum;
+  if (results_file) {
+    checksum = write_results(collect_results(counts, parts, opts.rules.tag_keys, threads), results_file.get(), nullptr);
+  }
+  if (!results_file || checksum.empty() || std::fclose(results_file.release()) != 0) {
+    *error = "cannot write " + results_path.string();
+    return false;
+  }
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
 
   auto ms = [](std::uint64_t ns) { return fmt_double(static_cast<double>(ns) / 1e6); };

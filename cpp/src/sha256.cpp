@@ -1,7 +1,8 @@
-// Straightforward SHA-256 over an in-memory buffer (results.json is small).
+// Straightforward incremental SHA-256 (results.json is hashed while it is streamed out).
 #include "sha256.hpp"
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 
 namespace mr {
@@ -52,31 +53,56 @@ void compress(std::uint32_t h[8], const unsigned char* block) {
 
 }  // namespace
 
-std::string sha256_hex(std::string_view data) {
-  std::uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+Sha256::Sha256() : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+
+void Sha256::update(std::string_view data) {
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
   std::size_t n = data.size();
-  std::size_t full = n / 64;
-  for (std::size_t i = 0; i < full; ++i) compress(h, p + 64 * i);
+  total_ += n;
+  if (buf_len_ > 0) {
+    std::size_t take = std::min<std::size_t>(64 - buf_len_, n);
+    std::memcpy(buf_ + buf_len_, p, take);
+    buf_len_ += take;
+    p += take;
+    n -= take;
+    if (buf_len_ < 64) return;
+    compress(h_, buf_);
+    buf_len_ = 0;
+  }
+  while (n >= 64) {
+    compress(h_, p);
+    p += 64;
+    n -= 64;
+  }
+  if (n > 0) std::memcpy(buf_, p, n);
+  buf_len_ = n;
+}
+
+std::string Sha256::hex() {
   unsigned char tail[128] = {};
-  std::size_t rem = n - full * 64;
-  if (rem > 0) std::memcpy(tail, p + full * 64, rem);
-  tail[rem] = 0x80;
-  std::size_t tail_len = rem < 56 ? 64 : 128;
-  const std::uint64_t bits = static_cast<std::uint64_t>(n) * 8;
+  std::memcpy(tail, buf_, buf_len_);
+  tail[buf_len_] = 0x80;
+  const std::size_t tail_len = buf_len_ < 56 ? 64 : 128;
+  const std::uint64_t bits = total_ * 8;
   for (int i = 0; i < 8; ++i) tail[tail_len - 1 - i] = static_cast<unsigned char>(bits >> (8 * i));
-  compress(h, tail);
-  if (tail_len == 128) compress(h, tail + 64);
+  compress(h_, tail);
+  if (tail_len == 128) compress(h_, tail + 64);
   static const char kHex[] = "0123456789abcdef";
   std::string out(64, '0');
   for (int i = 0; i < 8; ++i) {
     for (int j = 0; j < 4; ++j) {
-      unsigned byte = (h[i] >> (24 - 8 * j)) & 0xFF;
+      unsigned byte = (h_[i] >> (24 - 8 * j)) & 0xFF;
       out[8 * i + 2 * j] = kHex[byte >> 4];
       out[8 * i + 2 * j + 1] = kHex[byte & 0xF];
     }
   }
   return out;
+}
+
+std::string sha256_hex(std::string_view data) {
+  Sha256 h;
+  h.update(data);
+  return h.hex();
 }
 
 }  // namespace mr
