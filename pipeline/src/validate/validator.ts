@@ -11,7 +11,6 @@ export interface ValidEvent {
   ok: true;
   /** Epoch seconds of `ts`, fraction floored (also before 1970). */
   epoch: number;
-  ts: string;
   type: string;
   user: string;
   value: number;
@@ -30,6 +29,8 @@ let B: Buffer = Buffer.alloc(0);
 let P = 0;
 let E = 0;
 let jsonError: string | null = null;
+/** Set by scanString: whether the string just scanned held any escape. */
+let sawEscape = false;
 
 class JsonError extends Error {}
 
@@ -97,6 +98,7 @@ function scanString(decode: boolean): string | null {
   const start = P;
   let parts: string[] | null = null;
   let segStart = P;
+  sawEscape = false;
   for (;;) {
     if (P >= E) fail('unterminated string');
     const c = B[P];
@@ -113,6 +115,7 @@ function scanString(decode: boolean): string | null {
       return out;
     }
     if (c === 0x5c) {
+      sawEscape = true;
       if (decode) {
         if (parts === null) parts = [];
         parts.push(B.toString('utf8', segStart, P));
@@ -291,7 +294,9 @@ export function validateLine(buf: Buffer, start: number, end: number): LineResul
   E = end;
   jsonError = null;
   let eventError: string | null = null;
-  let ts: string | null = null;
+  let tsBuf: Buffer | null = null;
+  let tsStart = 0;
+  let tsEnd = 0;
   let type: string | null = null;
   let user: string | null = null;
   let value = 0;
@@ -336,10 +341,27 @@ export function validateLine(buf: Buffer, start: number, end: number): LineResul
                 if (eventError === null) eventError = 'value is not a number';
               }
             } else if (c === 0x22) {
-              const s = scanString(true)!;
-              if (key === KEY_TS) ts = s;
-              else if (key === KEY_TYPE) type = s;
-              else user = s;
+              if (key === KEY_TS) {
+                // Parse ts straight from the bytes; decode only when it holds escapes (rare).
+                const q = P;
+                scanString(false);
+                if (!sawEscape) {
+                  tsBuf = B;
+                  tsStart = q + 1;
+                  tsEnd = P - 1;
+                } else {
+                  const end = P;
+                  P = q;
+                  tsBuf = Buffer.from(scanString(true)!, 'utf8');
+                  P = end;
+                  tsStart = 0;
+                  tsEnd = tsBuf.length;
+                }
+              } else {
+                const s = scanString(true)!;
+                if (key === KEY_TYPE) type = s;
+                else user = s;
+              }
             } else {
               scanValue(2);
               if (eventError === null) eventError = `${FIELD_NAMES[key]} is not a string`;
@@ -368,20 +390,22 @@ export function validateLine(buf: Buffer, start: number, end: number): LineResul
     throw e;
   }
   if (eventError !== null) return { ok: false, reason: 'invalid_event', detail: eventError };
-  if (ts === null) return { ok: false, reason: 'invalid_event', detail: 'missing field "ts"' };
+  if (tsBuf === null) return { ok: false, reason: 'invalid_event', detail: 'missing field "ts"' };
   if (type === null) return { ok: false, reason: 'invalid_event', detail: 'missing field "type"' };
   if (user === null) return { ok: false, reason: 'invalid_event', detail: 'missing field "user"' };
   if (!hasValue) return { ok: false, reason: 'invalid_event', detail: 'missing field "value"' };
   if (type.length === 0) return { ok: false, reason: 'invalid_event', detail: 'empty "type"' };
   if (user.length === 0) return { ok: false, reason: 'invalid_event', detail: 'empty "user"' };
-  const epoch = parseTs(ts);
-  if (epoch === null) return { ok: false, reason: 'invalid_event', detail: `bad ts ${JSON.stringify(ts.slice(0, 60))}` };
-  return { ok: true, epoch, ts, type, user, value };
+  const epoch = parseTsBytes(tsBuf, tsStart, tsEnd);
+  if (epoch === null) {
+    return { ok: false, reason: 'invalid_event', detail: `bad ts ${JSON.stringify(tsBuf.toString('utf8', tsStart, Math.min(tsEnd, tsStart + 60)))}` };
+  }
+  return { ok: true, epoch, type, user, value };
 }
 
-function d2(s: string, i: number): number {
-  const a = s.charCodeAt(i) - 48;
-  const b = s.charCodeAt(i + 1) - 48;
+function d2(s: Uint8Array, i: number): number {
+  const a = s[i] - 48;
+  const b = s[i + 1] - 48;
   if (a < 0 || a > 9 || b < 0 || b > 9) return -1;
   return a * 10 + b;
 }
@@ -406,30 +430,36 @@ export function daysFromCivil(y: number, m: number, d: number): number {
  * Parses `YYYY-MM-DDTHH:MM:SS[.f](Z|±HH:MM)` strictly and returns floored epoch seconds, or
  * null when the string does not match or names a date/time that does not exist.
  */
-export function parseTs(s: string): number | null {
-  const n = s.length;
+export function parseTs(ts: string): number | null {
+  const b = Buffer.from(ts, 'utf8');
+  return parseTsBytes(b, 0, b.length);
+}
+
+/** parseTs over the UTF-8 bytes [start, end) of `buf`. */
+export function parseTsBytes(buf: Uint8Array, start: number, end: number): number | null {
+  const n = end - start;
   if (n < 20) return null;
-  const y1 = d2(s, 0);
-  const y2 = d2(s, 2);
+  const y1 = d2(buf, start + 0);
+  const y2 = d2(buf, start + 2);
   if (y1 < 0 || y2 < 0) return null;
   const year = y1 * 100 + y2;
-  if (s.charCodeAt(4) !== 0x2d || s.charCodeAt(7) !== 0x2d || s.charCodeAt(10) !== 0x54) return null;
-  if (s.charCodeAt(13) !== 0x3a || s.charCodeAt(16) !== 0x3a) return null;
-  const month = d2(s, 5);
-  const day = d2(s, 8);
-  const hh = d2(s, 11);
-  const mi = d2(s, 14);
-  const ss = d2(s, 17);
+  if (buf[start + 4] !== 0x2d || buf[start + 7] !== 0x2d || buf[start + 10] !== 0x54) return null;
+  if (buf[start + 13] !== 0x3a || buf[start + 16] !== 0x3a) return null;
+  const month = d2(buf, start + 5);
+  const day = d2(buf, start + 8);
+  const hh = d2(buf, start + 11);
+  const mi = d2(buf, start + 14);
+  const ss = d2(buf, start + 17);
   if (month < 1 || month > 12 || day < 1) return null;
   const dim = month === 2 && isLeapYear(year) ? 29 : DAYS_IN_MONTH[month];
   if (day > dim) return null;
   if (hh < 0 || hh > 23 || mi < 0 || mi > 59 || ss < 0 || ss > 59) return null;
   let i = 19;
-  if (s.charCodeAt(i) === 0x2e) {
+  if (buf[start + i] === 0x2e) {
     i++;
     const fs = i;
     while (i < n) {
-      const c = s.charCodeAt(i);
+      const c = buf[start + i];
       if (c < 0x30 || c > 0x39) break;
       i++;
     }
@@ -437,13 +467,13 @@ export function parseTs(s: string): number | null {
     if (fl < 1 || fl > 9) return null;
   }
   let offset = 0;
-  const z = s.charCodeAt(i);
+  const z = i < n ? buf[start + i] : -1;
   if (z === 0x5a) {
     if (i + 1 !== n) return null;
   } else if (z === 0x2b || z === 0x2d) {
-    if (i + 6 !== n || s.charCodeAt(i + 3) !== 0x3a) return null;
-    const oh = d2(s, i + 1);
-    const om = d2(s, i + 4);
+    if (i + 6 !== n || buf[start + i + 3] !== 0x3a) return null;
+    const oh = d2(buf, start + i + 1);
+    const om = d2(buf, start + i + 4);
     if (oh < 0 || oh > 23 || om < 0 || om > 59) return null;
     offset = (oh * 3600 + om * 60) * (z === 0x2d ? -1 : 1);
   } else return null;
