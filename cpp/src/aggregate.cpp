@@ -6,6 +6,7 @@
 #include <map>
 #include <queue>
 #include <thread>
+#include <unordered_map>
 
 #include "json_core.hpp"
 #include "timestamp.hpp"
@@ -98,9 +99,6 @@ void WindowMap::grow() {
 
 namespace {
 
-bool window_less(const WindowSlot* a, const WindowSlot* b) {
-  return a->start != b->start ? a->start < b->start : a->type_view() < b->type_view();
-}
 bool key_less(const KeySlot* a, const KeySlot* b) { return a->view() < b->view(); }
 
 // Small groups (types, tags): sum partial rows by key, ordered by key bytes.
@@ -175,8 +173,8 @@ void append_window_row(std::string& out, const WindowSlot& w) {
 
 // Visits the union of sorted, disjoint runs in order.
 template <typename T, typename Less, typename Visit>
-void merge_runs(const std::vector<std::vector<const T*>>& runs, Less less, Visit visit) {
-  using Head = std::pair<const T*, std::size_t>;  // element, run index
+void merge_runs(const std::vector<std::vector<T>>& runs, Less less, Visit visit) {
+  using Head = std::pair<T, std::size_t>;  // element, run index
   auto greater = [&](const Head& a, const Head& b) { return less(b.first, a.first); };
   std::priority_queue<Head, std::vector<Head>, decltype(greater)> heap(greater);
   std::vector<std::size_t> pos(runs.size(), 0);
@@ -186,7 +184,7 @@ void merge_runs(const std::vector<std::vector<const T*>>& runs, Less less, Visit
   while (!heap.empty()) {
     auto [item, r] = heap.top();
     heap.pop();
-    visit(*item);
+    visit(item);
     if (++pos[r] < runs[r].size()) heap.push({runs[r][pos[r]], r});
   }
 }
@@ -221,12 +219,19 @@ ResultSet collect_results(const Counts& counts, const std::vector<std::unique_pt
       if (s.key != nullptr) users.push_back(&s);
     }
     std::sort(users.begin(), users.end(), key_less);
+    std::unordered_map<const char*, std::uint32_t> rank_of;
+    for (const KeySlot& s : part.by_type.slots()) {
+      if (s.key == nullptr) continue;
+      auto it = std::lower_bound(r.by_type.begin(), r.by_type.end(), s.view(),
+                                 [](const KeyRow& row, std::string_view k) { return row.key < k; });
+      rank_of[s.key] = static_cast<std::uint32_t>(it - r.by_type.begin());
+    }
     auto& windows = r.window_runs[p];
     windows.reserve(part.by_window.size());
     for (const WindowSlot& s : part.by_window.slots()) {
-      if (s.type != nullptr) windows.push_back(&s);
+      if (s.type != nullptr) windows.push_back({s.start, rank_of.at(s.type), &s});
     }
-    std::sort(windows.begin(), windows.end(), window_less);
+    std::sort(windows.begin(), windows.end());
   };
   const std::size_t nthreads = std::min<std::size_t>(std::max(1, threads), parts.size());
   std::vector<std::thread> pool;
@@ -260,10 +265,10 @@ std::string write_results(const ResultSet& r, std::FILE* file, std::string* text
   }
   b += "],\"byUser\":[";
   bool first = true;
-  merge_runs(r.user_runs, key_less, [&](const KeySlot& s) {
+  merge_runs(r.user_runs, key_less, [&](const KeySlot* s) {
     if (!first) b.push_back(',');
     first = false;
-    append_stats_row(b, s.view(), s.stats);
+    append_stats_row(b, s->view(), s->stats);
     out.maybe_flush();
   });
   b += "],\"byTag\":[";
@@ -273,10 +278,10 @@ std::string write_results(const ResultSet& r, std::FILE* file, std::string* text
   }
   b += "],\"byWindow\":[";
   first = true;
-  merge_runs(r.window_runs, window_less, [&](const WindowSlot& w) {
+  merge_runs(r.window_runs, std::less<WindowRef>(), [&](const WindowRef& w) {
     if (!first) b.push_back(',');
     first = false;
-    append_window_row(b, w);
+    append_window_row(b, *w.slot);
     out.maybe_flush();
   });
   b += "]}\n";

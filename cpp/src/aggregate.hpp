@@ -157,12 +157,21 @@ struct KeyRow {
   Stats stats;
 };
 
+// A window row's sort key: start, then the rank of its type among all types (by bytes), so
+// sorting compares integers instead of chasing pointers.
+struct WindowRef {
+  std::int64_t start;
+  std::uint32_t type_rank;
+  const WindowSlot* slot;
+  bool operator<(const WindowRef& o) const { return start != o.start ? start < o.start : type_rank < o.type_rank; }
+};
+
 // Everything results.json needs, sorted; views into the partitions (keep them alive).
 struct ResultSet {
   Counts counts;
   std::vector<KeyRow> by_type, by_tag;                    // merged across partitions
   std::vector<std::vector<const KeySlot*>> user_runs;     // one sorted run per partition
-  std::vector<std::vector<const WindowSlot*>> window_runs;
+  std::vector<std::vector<WindowRef>> window_runs;
 };
 
 // Sorts each partition's rows (using up to `threads` threads) and merges the small groups.

@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(MR_HAVE_OPENSSL)
+#include <openssl/evp.h>
+#endif
+
 namespace mr {
 namespace {
 
@@ -53,9 +57,31 @@ void compress(std::uint32_t h[8], const unsigned char* block) {
 
 }  // namespace
 
-Sha256::Sha256() : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+Sha256::Sha256([[maybe_unused]] bool use_openssl) : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {
+#if defined(MR_HAVE_OPENSSL)
+  if (!use_openssl) return;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  if (ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1) {
+    ossl_ = ctx;
+  } else {
+    EVP_MD_CTX_free(ctx);
+  }
+#endif
+}
+
+Sha256::~Sha256() {
+#if defined(MR_HAVE_OPENSSL)
+  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ossl_));
+#endif
+}
 
 void Sha256::update(std::string_view data) {
+#if defined(MR_HAVE_OPENSSL)
+  if (ossl_ != nullptr) {
+    EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ossl_), data.data(), data.size());
+    return;
+  }
+#endif
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
   std::size_t n = data.size();
   total_ += n;
@@ -79,6 +105,20 @@ void Sha256::update(std::string_view data) {
 }
 
 std::string Sha256::hex() {
+  static const char kHex[] = "0123456789abcdef";
+#if defined(MR_HAVE_OPENSSL)
+  if (ossl_ != nullptr) {
+    unsigned char md[32];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ossl_), md, &len);
+    std::string out(64, '0');
+    for (int i = 0; i < 32; ++i) {
+      out[2 * i] = kHex[md[i] >> 4];
+      out[2 * i + 1] = kHex[md[i] & 0xF];
+    }
+    return out;
+  }
+#endif
   unsigned char tail[128] = {};
   std::memcpy(tail, buf_, buf_len_);
   tail[buf_len_] = 0x80;
@@ -87,7 +127,6 @@ std::string Sha256::hex() {
   for (int i = 0; i < 8; ++i) tail[tail_len - 1 - i] = static_cast<unsigned char>(bits >> (8 * i));
   compress(h_, tail);
   if (tail_len == 128) compress(h_, tail + 64);
-  static const char kHex[] = "0123456789abcdef";
   std::string out(64, '0');
   for (int i = 0; i < 8; ++i) {
     for (int j = 0; j < 4; ++j) {
