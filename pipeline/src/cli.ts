@@ -74,7 +74,7 @@ async function cmdGenerate(argv: string[]): Promise<void> {
   const out = resolve(required(o, 'out', cmd));
   const t0 = process.hrtime.bigint();
   let lastReport = 0;
-  const showProgress = events >= 2_000_000 && process.stderr.isTTY !== undefined;
+  const showProgress = events >= 2_000_000;
   const stats = await generate({
     events, seed, users, distribution, invalidRatio, types, out,
     onProgress: showProgress

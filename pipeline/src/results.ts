@@ -29,7 +29,7 @@ export interface Results {
   byTag: Group[];
   byWindow: WindowGroup[];
   /** Pre-rendered, sorted contents of the byWindow array; used instead of byWindow when set. */
-  byWindowJson?: string;
+  byWindowJson?: string[];
 }
 
 export interface DeadLetter {
@@ -120,10 +120,15 @@ function groupsJson(gs: Group[]): string {
 }
 
 export function resultsJson(r: Results): string {
+  return resultsParts(r).join('');
+}
+
+/** results.json as consecutive parts (the byWindow array can be very large). */
+export function resultsParts(r: Results): string[] {
   // Many windows share a day and a type: cache their formatted pieces.
   const typeJson = new Map<string, string>();
   const dayText = new Map<number, string>();
-  const windows = r.byWindowJson !== undefined ? r.byWindowJson : sortWindows(r.byWindow)
+  const windows = r.byWindowJson !== undefined ? '' : sortWindows(r.byWindow)
     .map((w) => {
       let t = typeJson.get(w.type);
       if (t === undefined) typeJson.set(w.type, (t = jsonString(w.type)));
@@ -136,10 +141,17 @@ export function resultsJson(r: Results): string {
       return `{"start":"${d}${TWO[hh]}:${TWO[mi]}:${TWO[sod % 60]}Z","type":${t},"count":${w.count},"sum":${w.sum}}`;
     })
     .join(',');
-  return (
+  const head =
     `{"version":1,"counts":{"lines":${r.lines},"valid":${r.valid},"invalid":${r.invalid},"dropped":${r.dropped},"aggregated":${r.aggregated}},` +
-    `"byType":${groupsJson(r.byType)},"byUser":${groupsJson(r.byUser)},"byTag":${groupsJson(r.byTag)},"byWindow":[${windows}]}\n`
-  );
+    `"byType":${groupsJson(r.byType)},"byUser":${groupsJson(r.byUser)},"byTag":${groupsJson(r.byTag)},"byWindow":[`;
+  const parts = [head];
+  const chunks = r.byWindowJson ?? [windows];
+  chunks.forEach((c, i) => {
+    if (i > 0) parts.push(',');
+    parts.push(c);
+  });
+  parts.push(']}\n');
+  return parts;
 }
 
 export function deadLetterLine(d: DeadLetter): string {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { frameFile } from '../validate/line-reader.js';
 import { validateLine } from '../validate/validator.js';
-import { deadLetterLine, resultsJson, type Results } from '../results.js';
+import { deadLetterLine, resultsParts, type Results } from '../results.js';
 import type { Rules } from '../rules.js';
 import { aggregateEvents } from './sql-aggregate.js';
 import { writeOutputs, type RunOutcome } from './outputs.js';
@@ -164,7 +164,7 @@ export async function runDuckdb(input: string, rules: Rules, outDir: string): Pr
         byWindow: agg.byWindow,
         byWindowJson: agg.byWindowJson,
       };
-      const text = resultsJson(results);
+      const text = resultsParts(results);
       const finished = process.hrtime.bigint();
       return writeOutputs(outDir, text, {
         mode: 'duckdb',

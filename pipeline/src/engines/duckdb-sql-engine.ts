@@ -4,7 +4,7 @@
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { resultsJson } from '../results.js';
+import { resultsParts } from '../results.js';
 import type { Rules } from '../rules.js';
 import { aggregateEvents } from './sql-aggregate.js';
 import { writeOutputs, type RunOutcome } from './outputs.js';
@@ -29,7 +29,7 @@ export async function runDuckdbSql(input: string, rules: Rules, outDir: string):
     const n = await conn.runAndReadAll('SELECT count(*) FROM events');
     const lines = Number(n.getRows()[0][0] as bigint);
     const agg = await aggregateEvents(conn, rules);
-    const text = resultsJson({
+    const text = resultsParts({
       lines,
       valid: lines,
       invalid: 0,

@@ -1,7 +1,7 @@
 // Writes results.json and metrics.json for the in-process engines (dead letters are streamed by
 // the engine itself while it reads the input).
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface RunInfo {
@@ -23,10 +23,20 @@ export function sha256Hex(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-export function writeOutputs(outDir: string, resultsText: string, info: RunInfo): RunOutcome {
-  const bytes = Buffer.from(resultsText, 'utf8');
-  writeFileSync(join(outDir, 'results.json'), bytes);
-  const checksum = sha256Hex(bytes);
+export function writeOutputs(outDir: string, results: string[], info: RunInfo): RunOutcome {
+  const hash = createHash('sha256');
+  const fd = openSync(join(outDir, 'results.json'), 'w');
+  try {
+    for (const part of results) {
+      const b = Buffer.from(part, 'utf8');
+      hash.update(b);
+      let off = 0;
+      while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const checksum = hash.digest('hex');
   const wallSeconds = Number(info.wallNs) / 1e9;
   const metrics: Record<string, unknown> = {
     mode: info.mode,

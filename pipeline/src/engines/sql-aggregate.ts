@@ -43,7 +43,7 @@ export interface SqlAggregates {
   byTag: Group[];
   byWindow: WindowGroup[];
   /** The byWindow array's contents, already canonical JSON (then byWindow is empty). */
-  byWindowJson?: string;
+  byWindowJson?: string[];
 }
 
 async function groups(conn: DuckDBConnection, sql: string): Promise<Group[]> {
@@ -111,15 +111,19 @@ export async function aggregateEvents(conn: DuckDBConnection, rules: Rules): Pro
   const lo = range[0] === null ? 0 : Number(range[0] as bigint) - ws;
   const hi = range[1] === null ? 0 : Number(range[1] as bigint);
   let byWindow: WindowGroup[] = [];
-  let byWindowJson: string | undefined;
+  let byWindowJson: string[] | undefined;
   if (lo >= YEAR_1 && hi <= YEAR_9999_END) {
     // The common case: DuckDB writes the byWindow array itself (strftime is exact for years
     // 0001–9999); types arrive pre-escaped from type_rank.
-    const r = await conn.runAndReadAll(
-      `SELECT string_agg('{"start":"' || strftime(make_timestamp(w.start * 1000000), '%Y-%m-%dT%H:%M:%SZ') || '","type":' || r.esc || ` +
-        `',"count":' || w.c || ',"sum":' || w.s || '}', ',' ORDER BY w.start, r.rank) FROM (${windows}) w JOIN type_rank r ON r.type = w.type`,
+    // Rendered in chunks of 100k windows so no single JS string gets near V8's length limit.
+    await conn.run(
+      `CREATE OR REPLACE TEMP TABLE wj AS SELECT row_number() OVER (ORDER BY w.start, r.rank) AS rn, ` +
+        `'{"start":"' || strftime(make_timestamp(w.start * 1000000), '%Y-%m-%dT%H:%M:%SZ') || '","type":' || r.esc || ` +
+        `',"count":' || w.c || ',"sum":' || w.s || '}' AS j FROM (${windows}) w JOIN type_rank r ON r.type = w.type`,
     );
-    byWindowJson = (r.getRows()[0][0] as string | null) ?? '';
+    const r = await conn.runAndReadAll(`SELECT (rn - 1) // 100000 AS chunk, string_agg(j, ',' ORDER BY rn) FROM wj GROUP BY chunk ORDER BY chunk`);
+    byWindowJson = r.getRows().map((row) => row[1] as string);
+    await conn.run('DROP TABLE wj');
   } else {
     const wr = await conn.runAndReadAll(
       `SELECT w.start, w.type, w.c::DOUBLE, w.s::VARCHAR FROM (${windows}) w JOIN type_rank r ON r.type = w.type ORDER BY w.start, r.rank`,
