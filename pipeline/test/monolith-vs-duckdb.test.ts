@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { generate, type Distribution } from '../src/generate/generator.js';
 import { BuildError, buildMonolith } from '../src/engines/monolith-runner.js';
 import { EDGE_CASES } from './edge-cases.js';
+import { fuzzLines } from './fuzz-lines.js';
 import { monolithOnFile, oracleOnFile, tempDir } from './helpers.js';
 
 let bin: string | null = null;
@@ -90,6 +91,13 @@ describe.skipIf(bin === null)('monolith vs duckdb, byte for byte', () => {
       await generate({ events: c.events, seed: c.seed, users: c.users ?? 10_000, distribution: c.distribution, invalidRatio: c.ratio, types: ['click', 'view', 'purchase', 'signup', 'search', 'add_to_cart', 'logout'], out: input });
       await compare(input, RULES[c.rules])();
     }, 60_000);
+  }
+  for (const seed of [1, 2, 3]) {
+    it(`20k fuzzed lines, seed ${seed}`, async () => {
+      const input = join(dir, `fuzz-${seed}.ndjson`);
+      writeFileSync(input, fuzzLines(seed, 20000).join('\n') + '\n');
+      await compare(input, undefined)();
+    });
   }
   for (const e of EDGE_CASES) {
     it(`edge case: ${e.name}`, async () => {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseTs, validateLine } from '../src/validate/validator.js';
 import { frameBuffer } from '../src/validate/line-reader.js';
 import { formatUtc, jsonString } from '../src/results.js';
+import { fuzzLines } from './fuzz-lines.js';
 
 function v(s: string | Buffer) {
   const b = typeof s === 'string' ? Buffer.from(s) : s;
@@ -64,5 +65,21 @@ describe('output formatting', () => {
   it('formats window starts in UTC, also before 1970', () => {
     expect(formatUtc(-60)).toBe('1969-12-31T23:59:00Z');
     expect(formatUtc(951782400)).toBe('2000-02-29T00:00:00Z');
+  });
+});
+
+describe('differential check against JSON.parse', () => {
+  it('agrees on JSON validity for 20k mutated lines (where JSON.parse applies)', () => {
+    let checked = 0;
+    for (const line of fuzzLines(11, 20000)) {
+      if (/\\u[dD][89a-fA-F]/.test(line)) continue; // JSON.parse accepts lone surrogates; §4.2 does not
+      let parses = true;
+      try { JSON.parse(line); } catch { parses = false; }
+      const r = v(line);
+      const json = !(r.ok === false && r.reason === 'invalid_json');
+      expect({ line, json }).toEqual({ line, json: parses });
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(10000);
   });
 });
