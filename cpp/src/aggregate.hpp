@@ -166,7 +166,8 @@ struct WindowRef {
   bool operator<(const WindowRef& o) const { return start != o.start ? start < o.start : type_rank < o.type_rank; }
 };
 
-// Everything results.json needs, sorted; views into the partitions (keep them alive).
+// Everything results.json needs, sorted; views into the partitions and the tag keys (keep
+// both alive while the result set is used).
 struct ResultSet {
   Counts counts;
   std::vector<KeyRow> by_type, by_tag;                    // merged across partitions

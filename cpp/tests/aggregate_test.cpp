@@ -69,7 +69,8 @@ TEST(CanonicalWriter, MergesPartitionsAndSortsByBytes) {
     add(parts, "a", "z", 60, 3);
     add(parts, "B", "z2", 60, 4);
     add(parts, "b", "Z", 60, 5);
-    ResultSet r = collect_results({5, 5, 0, 0, 5}, parts, {"tier=x"}, 2);
+    const std::vector<std::string> tag_keys = {"tier=x"};  // the result set keeps views into it
+    ResultSet r = collect_results({5, 5, 0, 0, 5}, parts, tag_keys, 2);
     ASSERT_EQ(r.by_type.size(), 3u);
     EXPECT_EQ(r.by_type[0].key, "B");
     EXPECT_EQ(r.by_type[1].key, "a");
