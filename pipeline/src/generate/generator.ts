@@ -29,7 +29,8 @@ export interface GenerateStats {
 }
 
 const CHUNK_BYTES = 8 * 1024 * 1024;
-const LINE_RESERVE = 4096; // a generated event line is far shorter
+// Room kept free at the end of a chunk: more than the longest line (the >1 MiB invalid one).
+const LINE_RESERVE = 1536 * 1024;
 const YEAR_START = Date.UTC(2026, 0, 1) / 1000;
 const SECONDS_2026 = 365 * 86400;
 const TWO = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
@@ -123,184 +124,231 @@ export async function generate(opts: GenerateOptions): Promise<GenerateStats> {
   const P_LON = enc(',"lon":');
   const P_TAGS = enc(',"metadata":{"tags":["a","b"],"retry":null}}\n');
 
-  const fd = openSync(opts.out, 'w');
+  const st: FillState = {
+    rng, opts, ratio, trickyRatio, oversizeGap, cdf, typeCdf,
+    dayBytes, userBytes, typeBytes, offsetBytes, specialTsBytes, metaPrefix,
+    P_TS, P_TRUE, P_FALSE, P_LON, P_TAGS,
+    i: 0, invalidIdx: 0, trickyIdx: 0, lastOversize: -Infinity, invalid: 0, tricky: 0, burstCentre: 0, burstLeft: 0,
+  };
+
   // Double buffering: one chunk is written by the libuv pool while the next one is filled.
+  const fd = openSync(opts.out, 'w');
   const chunks = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
   let which = 0;
-  let chunk = chunks[0];
-  let pos = 0;
   let bytes = 0;
   let pending: Promise<void> | null = null;
-  const flush = async () => {
-    if (pending !== null) await pending;
-    pending = null;
-    if (pos > 0) {
-      pending = writeAll(fd, chunk, pos);
-      bytes += pos;
-      which ^= 1;
-      chunk = chunks[which];
-      pos = 0;
-    }
-  };
-  const put = (b: Uint8Array) => {
-    const n = b.length;
-    if (n > 12) {
-      chunk.set(b, pos);
-      pos += n;
-    } else for (let k = 0; k < n; k++) chunk[pos++] = b[k];
-  };
-  const putByte = (c: number) => { chunk[pos++] = c; };
-  /** Writes a non-negative integer in decimal. */
-  const putUint = (n: number) => {
-    if (n < 10) { chunk[pos++] = 48 + n; return; }
-    let digits = 1;
-    for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
-    let q = pos + digits;
-    pos = q;
-    while (n >= 10) {
-      const d = n % 10;
-      chunk[--q] = 48 + d;
-      n = (n - d) / 10;
-    }
-    chunk[--q] = 48 + n;
-  };
-  const putInt = (n: number) => {
-    if (n < 0) { chunk[pos++] = 45; putUint(-n); } else putUint(n);
-  };
-  const put2 = (n: number) => {
-    chunk[pos++] = 48 + ((n / 10) | 0);
-    chunk[pos++] = 48 + (n % 10);
-  };
-  const putSpecial = async (l: string | Buffer, eol: string) => {
-    const b = typeof l === 'string' ? Buffer.from(l + eol, 'utf8') : Buffer.concat([l, Buffer.from(eol)]);
-    if (pos + b.length > CHUNK_BYTES) await flush();
-    if (b.length > CHUNK_BYTES) {
-      await flush();
-      if (pending !== null) await pending;
-      pending = null;
-      await writeAll(fd, b, b.length);
-      bytes += b.length;
-    } else {
-      b.copy(chunk, pos);
-      pos += b.length;
-    }
-  };
-
-  let invalidIdx = 0;
-  let trickyIdx = 0;
-  let lastOversize = -Infinity;
-  let invalid = 0;
-  let tricky = 0;
-  // Burst state: a centre second and how many events remain in the current burst.
-  let burstCentre = 0;
-  let burstLeft = 0;
-
   try {
-    for (let i = 0; i < opts.events; i++) {
-      if (pos > CHUNK_BYTES - LINE_RESERVE) {
-        await flush();
-        if (opts.onProgress) opts.onProgress(i);
-      }
-      if (ratio > 0) {
-        // Occasional blank lines (not counted as events) and CRLF endings.
-        const r = rng.u32();
-        if ((r & 0x3ff) === 0) await putSpecial((r & 0x400) ? '  \t' : '', '\n');
-        if (rng.float() < ratio) {
-          let kind = INVALID_KINDS[invalidIdx];
-          invalidIdx = (invalidIdx + 1) % INVALID_KINDS.length;
-          if (kind.name === OVERSIZE_KIND) {
-            if (i - lastOversize < oversizeGap) {
-              kind = INVALID_KINDS[invalidIdx];
-              invalidIdx = (invalidIdx + 1) % INVALID_KINDS.length;
-            } else lastOversize = i;
-          }
-          await putSpecial(kind.make(rng), '\n');
-          invalid++;
-          continue;
-        }
-        if (rng.float() < trickyRatio) {
-          const kind = TRICKY_KINDS[trickyIdx];
-          trickyIdx = (trickyIdx + 1) % TRICKY_KINDS.length;
-          await putSpecial(kind.make(rng), (r & 0x800) ? '\r\n' : '\n');
-          tricky++;
-          continue;
-        }
-      }
-
-      // --- timestamp -------------------------------------------------------------------------
-      const fmt = rng.u32();
-      if ((fmt & 0x3ff) === 7) {
-        put(P_TS);
-        put(specialTsBytes[(fmt >>> 10) % SPECIAL_TS.length]);
-      } else {
-        let sec: number;
-        if (opts.distribution === 'burst') {
-          if (burstLeft === 0) {
-            burstCentre = rng.int(SECONDS_2026 - 600);
-            burstLeft = 200 + rng.int(5000);
-          }
-          burstLeft--;
-          // Most events within seconds of the centre, a tail over ten minutes.
-          sec = burstCentre + ((fmt & 0xf0000) === 0 ? rng.int(600) : rng.int(20));
-        } else {
-          sec = rng.int(SECONDS_2026);
-        }
-        const day = (sec / 86400) | 0;
-        const sod = sec - day * 86400;
-        const hh = (sod / 3600) | 0;
-        const mm = ((sod - hh * 3600) / 60) | 0;
-        const ss = sod - hh * 3600 - mm * 60;
-        put(dayBytes[day]);
-        put2(hh); putByte(58); put2(mm); putByte(58); put2(ss);
-        const kind = (fmt >>> 12) & 7; // 0..7
-        if (kind >= 5) {
-          const digits = 1 + ((fmt >>> 16) % 9);
-          let f = rng.u32();
-          putByte(46);
-          for (let k = 0; k < digits; k++) {
-            chunk[pos++] = 48 + (f % 10);
-            f = Math.floor(f / 10);
-          }
-        }
-        if (kind === 4 || kind === 7) put(offsetBytes[(fmt >>> 20) % OFFSETS.length]);
-        else putByte(90);
-      }
-
-      // --- type, user, value, metadata ---------------------------------------------------------
-      const tu = rng.float();
-      let t = 0;
-      while (typeCdf[t] < tu) t++;
-      let u: number;
-      if (cdf !== null) u = sampleCdf(cdf, rng.float());
-      else if (opts.distribution === 'burst' && (fmt & 0x100000) === 0) u = rng.int(Math.min(50, opts.users));
-      else u = rng.int(opts.users);
-      put(typeBytes[t]);
-      put(userBytes[u]);
-      const vr = rng.u32();
-      const vk = vr & 0x3f;
-      if (vk === 0) putInt(-((vr >>> 6) % 1000));
-      else if (vk < 4) putUint((vr >>> 6) % 100000);
-      else putUint((vr >>> 6) % 250);
-      const m = vr >>> 28;
-      if (m < 8) {
-        put(metaPrefix[0][m & 3]); putUint((vr >>> 8) & 0xfffff); putByte(125); putByte(125);
-      } else if (m < 12) {
-        put(metaPrefix[1][m & 3]); put((m & 1) === 1 ? P_TRUE : P_FALSE); putUint((vr >>> 10) & 0x3ff); putByte(34); putByte(125); putByte(125);
-      } else if (m < 15) {
-        put(metaPrefix[2][m & 3]); putInt((((vr >>> 8) & 0xff) % 180) - 90); put(P_LON); putInt((((vr >>> 16) & 0xff) % 200) - 100);
-        putByte(125); putByte(125); putByte(125);
-      } else {
-        put(P_TAGS);
-        continue;
-      }
-      putByte(10);
+    while (st.i < opts.events) {
+      const chunk = chunks[which];
+      const len = fill(st, chunk);
+      if (pending !== null) await pending;
+      pending = writeAll(fd, chunk, len);
+      bytes += len;
+      which ^= 1;
+      if (opts.onProgress) opts.onProgress(st.i);
     }
-    await flush();
     if (pending !== null) await pending;
   } finally {
     closeSync(fd);
   }
-  return { lines: opts.events, invalid, tricky, bytes };
+  return { lines: opts.events, invalid: st.invalid, tricky: st.tricky, bytes };
+}
+
+interface FillState {
+  rng: Rng;
+  opts: GenerateOptions;
+  ratio: number;
+  trickyRatio: number;
+  oversizeGap: number;
+  cdf: Float64Array | null;
+  typeCdf: Float64Array;
+  dayBytes: Buffer[];
+  userBytes: Buffer[];
+  typeBytes: Buffer[];
+  offsetBytes: Buffer[];
+  specialTsBytes: Buffer[];
+  metaPrefix: Buffer[][];
+  P_TS: Buffer;
+  P_TRUE: Buffer;
+  P_FALSE: Buffer;
+  P_LON: Buffer;
+  P_TAGS: Buffer;
+  /** Lines written so far (the loop index). */
+  i: number;
+  invalidIdx: number;
+  trickyIdx: number;
+  lastOversize: number;
+  invalid: number;
+  tricky: number;
+  burstCentre: number;
+  burstLeft: number;
+}
+
+// Byte writers: take and return the write position, so the hot loop keeps it in a local.
+function putBytes(dst: Buffer, p: number, src: Uint8Array): number {
+  const n = src.length;
+  if (n > 12) {
+    dst.set(src, p);
+    return p + n;
+  }
+  for (let k = 0; k < n; k++) dst[p + k] = src[k];
+  return p + n;
+}
+
+function putUint(dst: Buffer, p: number, n: number): number {
+  let digits = 1;
+  for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
+  let q = p + digits;
+  do {
+    const d = n % 10;
+    dst[--q] = 48 + d;
+    n = (n - d) / 10;
+  } while (n > 0);
+  return p + digits;
+}
+
+function putInt(dst: Buffer, p: number, n: number): number {
+  if (n < 0) {
+    dst[p] = 45;
+    return putUint(dst, p + 1, -n);
+  }
+  return putUint(dst, p, n);
+}
+
+function put2(dst: Buffer, p: number, n: number): number {
+  dst[p] = 48 + ((n / 10) | 0);
+  dst[p + 1] = 48 + (n % 10);
+  return p + 2;
+}
+
+function putSpecial(dst: Buffer, p: number, l: string | Buffer, eol: string): number {
+  if (typeof l === 'string') return p + dst.write(l + eol, p, 'utf8');
+  p += l.copy(dst, p);
+  return p + dst.write(eol, p, 'latin1');
+}
+
+/** Fills `chunk` with whole lines until it is nearly full or all events are written. */
+function fill(st: FillState, chunk: Buffer): number {
+  const { rng, opts, ratio, trickyRatio, cdf, typeCdf, dayBytes, userBytes, typeBytes, offsetBytes, specialTsBytes, metaPrefix } = st;
+  const burst = opts.distribution === 'burst';
+  const limit = CHUNK_BYTES - LINE_RESERVE;
+  const events = opts.events;
+  let p = 0;
+  let i = st.i;
+  for (; i < events && p < limit; i++) {
+    if (ratio > 0) {
+      // Occasional blank lines (not counted as events) and CRLF endings.
+      const r = rng.u32();
+      if ((r & 0x3ff) === 0) p = putSpecial(chunk, p, (r & 0x400) ? '  \t' : '', '\n');
+      if (rng.float() < ratio) {
+        let kind = INVALID_KINDS[st.invalidIdx];
+        st.invalidIdx = (st.invalidIdx + 1) % INVALID_KINDS.length;
+        if (kind.name === OVERSIZE_KIND) {
+          if (i - st.lastOversize < st.oversizeGap) {
+            kind = INVALID_KINDS[st.invalidIdx];
+            st.invalidIdx = (st.invalidIdx + 1) % INVALID_KINDS.length;
+          } else st.lastOversize = i;
+        }
+        p = putSpecial(chunk, p, kind.make(rng), '\n');
+        st.invalid++;
+        continue;
+      }
+      if (rng.float() < trickyRatio) {
+        const kind = TRICKY_KINDS[st.trickyIdx];
+        st.trickyIdx = (st.trickyIdx + 1) % TRICKY_KINDS.length;
+        p = putSpecial(chunk, p, kind.make(rng), (r & 0x800) ? '\r\n' : '\n');
+        st.tricky++;
+        continue;
+      }
+    }
+
+    // --- timestamp ---------------------------------------------------------------------------
+    const fmt = rng.u32();
+    if ((fmt & 0x3ff) === 7) {
+      p = putBytes(chunk, p, st.P_TS);
+      p = putBytes(chunk, p, specialTsBytes[(fmt >>> 10) % SPECIAL_TS.length]);
+    } else {
+      let sec: number;
+      if (burst) {
+        if (st.burstLeft === 0) {
+          st.burstCentre = rng.int(SECONDS_2026 - 600);
+          st.burstLeft = 200 + rng.int(5000);
+        }
+        st.burstLeft--;
+        // Most events within seconds of the centre, a tail over ten minutes.
+        sec = st.burstCentre + ((fmt & 0xf0000) === 0 ? rng.int(600) : rng.int(20));
+      } else {
+        sec = rng.int(SECONDS_2026);
+      }
+      const day = (sec / 86400) | 0;
+      const sod = sec - day * 86400;
+      const hh = (sod / 3600) | 0;
+      const mm = ((sod - hh * 3600) / 60) | 0;
+      const ss = sod - hh * 3600 - mm * 60;
+      p = putBytes(chunk, p, dayBytes[day]);
+      p = put2(chunk, p, hh);
+      chunk[p++] = 58;
+      p = put2(chunk, p, mm);
+      chunk[p++] = 58;
+      p = put2(chunk, p, ss);
+      const kind = (fmt >>> 12) & 7; // 0..7
+      if (kind >= 5) {
+        const digits = 1 + ((fmt >>> 16) % 9);
+        let f = rng.u32();
+        chunk[p++] = 46;
+        for (let k = 0; k < digits; k++) {
+          chunk[p++] = 48 + (f % 10);
+          f = Math.floor(f / 10);
+        }
+      }
+      if (kind === 4 || kind === 7) p = putBytes(chunk, p, offsetBytes[(fmt >>> 20) % OFFSETS.length]);
+      else chunk[p++] = 90;
+    }
+
+    // --- type, user, value, metadata -----------------------------------------------------------
+    const tu = rng.float();
+    let t = 0;
+    while (typeCdf[t] < tu) t++;
+    let u: number;
+    if (cdf !== null) u = sampleCdf(cdf, rng.float());
+    else if (burst && (fmt & 0x100000) === 0) u = rng.int(Math.min(50, opts.users));
+    else u = rng.int(opts.users);
+    p = putBytes(chunk, p, typeBytes[t]);
+    p = putBytes(chunk, p, userBytes[u]);
+    const vr = rng.u32();
+    const vk = vr & 0x3f;
+    if (vk === 0) p = putInt(chunk, p, -((vr >>> 6) % 1000));
+    else if (vk < 4) p = putUint(chunk, p, (vr >>> 6) % 100000);
+    else p = putUint(chunk, p, (vr >>> 6) % 250);
+    const m = vr >>> 28;
+    if (m < 8) {
+      p = putBytes(chunk, p, metaPrefix[0][m & 3]);
+      p = putUint(chunk, p, (vr >>> 8) & 0xfffff);
+      chunk[p++] = 125;
+      chunk[p++] = 125;
+    } else if (m < 12) {
+      p = putBytes(chunk, p, metaPrefix[1][m & 3]);
+      p = putBytes(chunk, p, (m & 1) === 1 ? st.P_TRUE : st.P_FALSE);
+      p = putUint(chunk, p, (vr >>> 10) & 0x3ff);
+      chunk[p++] = 34;
+      chunk[p++] = 125;
+      chunk[p++] = 125;
+    } else if (m < 15) {
+      p = putBytes(chunk, p, metaPrefix[2][m & 3]);
+      p = putInt(chunk, p, (((vr >>> 8) & 0xff) % 180) - 90);
+      p = putBytes(chunk, p, st.P_LON);
+      p = putInt(chunk, p, (((vr >>> 16) & 0xff) % 200) - 100);
+      chunk[p++] = 125;
+      chunk[p++] = 125;
+      chunk[p++] = 125;
+    } else {
+      p = putBytes(chunk, p, st.P_TAGS);
+      continue;
+    }
+    chunk[p++] = 10;
+  }
+  st.i = i;
+  return p;
 }
 
 function writeAll(fd: number, buf: Buffer, len: number): Promise<void> {
