@@ -2,7 +2,7 @@
 // interleaved, N times; measures wall time, throughput, batch latency (from the monolith's
 // metrics.json) and peak RSS (polling /proc/<pid>/status VmHWM), checks that all checksums agree,
 // and writes bench.md and bench.json.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -128,7 +128,15 @@ async function machine(): Promise<Record<string, unknown>> {
     kernel: release(),
     node: process.version,
     duckdb: v,
+    gitCommit: gitCommit(),
   };
+}
+
+function gitCommit(): string {
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'cpp', 'pipeline'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  if (r.status !== 0) return 'unknown';
+  return r.stdout.trim() + (dirty.stdout.trim() ? ' (cpp/ or pipeline/ modified)' : '');
 }
 
 function fmt(n: number | null, digits = 0): string {
@@ -257,7 +265,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
   const md = [
     '# Pipeline benchmark',
     '',
-    `${new Date().toISOString()} · ${mach.cores} cores (${mach.cpuModel}), ${mach.memoryGB} GB RAM, Linux ${mach.kernel}, Node ${mach.node}, DuckDB ${mach.duckdb}`,
+    `${new Date().toISOString()} · ${mach.cores} cores (${mach.cpuModel}), ${mach.memoryGB} GB RAM, Linux ${mach.kernel}, Node ${mach.node}, DuckDB ${mach.duckdb}, commit ${mach.gitCommit}`,
     '',
     `Input: generated with seed ${o.seed}, ${o.users} users, ${o.distribution} distribution, no invalid lines (so the plain-SQL baseline can read the same file). ` +
       `Rules: ${o.rulesPath ?? 'default (§4.3)'}. ${o.runs} run(s) per mode, interleaved; medians shown.`,
