@@ -213,6 +213,13 @@ export const EDGE_CASES: EdgeCase[] = [
     dead: [[2, 'invalid_json']],
   },
   {
+    name: 'the 1 MiB limit ignores a trailing CR; blank lines are blank at any length',
+    input: sized(1024 * 1024) + '\r\n' + ' \t'.repeat(600 * 1024) + '\r\n' + sized(1024 * 1024 - 1) + '\r\r\n' +
+      sized(1024 * 1024 + 1) + '\r\n' + ' '.repeat(2 * 1024 * 1024) + 'x\n',
+    results: res([4, 2, 2, 0, 2], [g('click', 2, 2, 1, 1)], [g('u1', 2, 2, 1, 1)], [g('tier=low', 2, 2, 1, 1)], [w(W0, 'click', 2, 2)]),
+    dead: [[4, 'invalid_json'], [5, 'invalid_json']],
+  },
+  {
     name: 'JSON that is not an object is an invalid event',
     input: ['[1]', '42', '"s"', 'null', 'true', '{}', ' [ ] '].join('\n') + '\n',
     results: EMPTY(7),

@@ -30,7 +30,10 @@ it('chunked framing equals whole-buffer framing across chunk boundaries', () => 
   while (size < 26 * MiB) {
     const nearBoundary = [8, 16, 24].some((m) => Math.abs(size - m * MiB) < 2 * MiB);
     const len = nearBoundary && i % 3 === 0 ? [MiB, MiB + 1, 3 * MiB, MiB - 1][i % 4] : 100 + (i * 7919) % 50000;
-    add('a'.repeat(len) + (i % 5 === 0 ? '\r\n' : i % 11 === 0 ? '\n  \n' : '\n'));
+    // now and then an overlong line that is all blanks (skipped, not an error), or ends in CR
+    if (nearBoundary && i % 6 === 3) add(' \t'.repeat(1.5 * MiB) + '\r\n');
+    else if (nearBoundary && i % 6 === 1) add('b'.repeat(MiB) + '\r\n');
+    else add('a'.repeat(len) + (i % 5 === 0 ? '\r\n' : i % 11 === 0 ? '\n  \n' : '\n'));
     i++;
   }
   add('tail-without-newline');
@@ -44,4 +47,5 @@ it('chunked framing equals whole-buffer framing across chunk boundaries', () => 
   expect(nb).toBe(na);
   expect(b.seen).toEqual(a.seen);
   expect(a.seen.filter((s) => s.endsWith('OVERSIZE')).length).toBeGreaterThan(0);
+  expect(a.seen.filter((s) => s.includes(`:${MiB}:98:98`)).length).toBeGreaterThan(0); // 1 MiB + CR kept
 });

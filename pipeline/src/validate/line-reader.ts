@@ -37,12 +37,14 @@ export function frameBuffer(buf: Buffer, sink: LineSink): number {
 }
 
 function emit(buf: Buffer, s: number, e: number, lineNo: number, sink: LineSink): void {
+  // Order matters where §4.2 is terse: the trailing \r is not part of the line, a blank line is
+  // skipped whatever its length, and only then does the 1 MiB limit apply.
+  if (e > s && buf[e - 1] === 0x0d) e--;
+  if (isBlank(buf, s, e)) return;
   if (e - s > MAX_LINE_BYTES) {
     sink.oversize(lineNo);
     return;
   }
-  if (e > s && buf[e - 1] === 0x0d) e--;
-  if (isBlank(buf, s, e)) return;
   sink.line(buf, s, e, lineNo);
 }
 
@@ -53,7 +55,13 @@ export function frameFile(path: string, sink: LineSink, onBytes?: (n: number) =>
     const buf = Buffer.allocUnsafe(CHUNK);
     let filled = 0;
     let lineNo = 0;
-    let skipping = false; // inside an oversized line already reported
+    // An overlong line is not kept: we only remember whether all of it was blank.
+    let skipping = false;
+    let skipBlank = true;
+    const endSkip = () => {
+      if (!skipBlank) sink.oversize(lineNo);
+      skipping = false;
+    };
     for (;;) {
       const n = readSync(fd, buf, filled, CHUNK - filled, null);
       if (onBytes && n > 0) onBytes(n);
@@ -65,7 +73,8 @@ export function frameFile(path: string, sink: LineSink, onBytes?: (n: number) =>
         const nl = view.indexOf(10, pos);
         if (nl === -1) break;
         if (skipping) {
-          skipping = false;
+          skipBlank = skipBlank && isBlank(buf, pos, nl);
+          endSkip();
         } else {
           lineNo++;
           emit(buf, pos, nl, lineNo, sink);
@@ -73,7 +82,8 @@ export function frameFile(path: string, sink: LineSink, onBytes?: (n: number) =>
         pos = nl + 1;
       }
       if (eof) {
-        if (pos < filled && !skipping) {
+        if (skipping) endSkip();
+        else if (pos < filled) {
           lineNo++;
           emit(buf, pos, filled, lineNo, sink);
         }
@@ -81,11 +91,13 @@ export function frameFile(path: string, sink: LineSink, onBytes?: (n: number) =>
       }
       const rem = filled - pos;
       if (skipping) {
+        skipBlank = skipBlank && isBlank(buf, pos, filled);
         filled = 0;
-      } else if (rem > MAX_LINE_BYTES) {
+      } else if (rem > MAX_LINE_BYTES + 1) {
+        // Longer than 1 MiB even without a trailing \r: too long unless it is all blank.
         lineNo++;
-        sink.oversize(lineNo);
         skipping = true;
+        skipBlank = isBlank(buf, pos, filled);
         filled = 0;
       } else {
         buf.copy(buf, 0, pos, filled);
