@@ -30,3 +30,33 @@ export class FakeClock implements Clock {
     this.wall += ms;
   }
 }
+
+/** Timers for tests, driven by a FakeClock: `advance` fires due timers in order. */
+export class FakeScheduler {
+  private timers: { at: number; fn: () => void; id: number }[] = [];
+  private nextId = 1;
+  constructor(private readonly clock: FakeClock) {}
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.nextId++;
+    this.timers.push({ at: this.clock.now() + ms, fn, id });
+    return id;
+  }
+  clearTimeout(h: unknown): void {
+    this.timers = this.timers.filter((t) => t.id !== h);
+  }
+  get pending(): number {
+    return this.timers.length;
+  }
+  advance(ms: number): void {
+    const end = this.clock.now() + ms;
+    for (;;) {
+      this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
+      const t = this.timers[0];
+      if (!t || t.at > end) break;
+      this.timers.shift();
+      this.clock.advance(t.at - this.clock.now());
+      t.fn();
+    }
+    this.clock.advance(end - this.clock.now());
+  }
+}

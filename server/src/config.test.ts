@@ -30,6 +30,14 @@ processes:
       restart: "always",
       autostart: true,
       stopTimeoutMs: 10000,
+      backoffInitialMs: 200,
+      backoffMaxMs: 30000,
+      backoffJitter: 0.2,
+      stableRunMs: 60000,
+      minRunMs: 1000,
+      failureBudget: 5,
+      failureWindowMs: 60000,
+      manualRestartIntervalMs: 2000,
     });
   });
 

@@ -16,7 +16,21 @@ export interface ProcessConfig {
   language: string;
   restart: RestartPolicy;
   autostart: boolean;
+  /** SIGTERM to the group, SIGKILL after this. */
   stopTimeoutMs: number;
+  /** First restart delay; doubles (with ±backoffJitter) up to backoffMaxMs. */
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  backoffJitter: number;
+  /** A run this long resets the backoff. */
+  stableRunMs: number;
+  /** An exit before this counts as a failed start; a run this long is RUNNING (not STARTING). */
+  minRunMs: number;
+  /** failureBudget failed starts within failureWindowMs make the process FATAL. */
+  failureBudget: number;
+  failureWindowMs: number;
+  /** Minimum time between two manual restarts of this process. */
+  manualRestartIntervalMs: number;
 }
 
 export interface ServerConfig {
@@ -89,6 +103,13 @@ function int(o: Obj, key: string, where: string, def: number, min: number, max: 
   return v;
 }
 
+function fraction(o: Obj, key: string, where: string, def: number): number {
+  const v = o[key];
+  if (v === undefined || v === null) return def;
+  if (typeof v !== "number" || !(v >= 0 && v < 1)) throw new ConfigError(`${where}.${key} must be a number in [0, 1), got ${JSON.stringify(v)}`);
+  return v;
+}
+
 function strList(o: Obj, key: string, where: string): string[] {
   const v = o[key];
   if (v === undefined || v === null) return [];
@@ -99,7 +120,25 @@ function strList(o: Obj, key: string, where: string): string[] {
 }
 
 const PROCESS_NAME = /^[A-Za-z0-9._-]{1,100}$/;
-const KNOWN_PROCESS_KEYS = new Set(["name", "command", "args", "cwd", "env", "language", "restart", "autostart", "stopTimeoutMs"]);
+const KNOWN_PROCESS_KEYS = new Set([
+  "name",
+  "command",
+  "args",
+  "cwd",
+  "env",
+  "language",
+  "restart",
+  "autostart",
+  "stopTimeoutMs",
+  "backoffInitialMs",
+  "backoffMaxMs",
+  "backoffJitter",
+  "stableRunMs",
+  "minRunMs",
+  "failureBudget",
+  "failureWindowMs",
+  "manualRestartIntervalMs",
+]);
 
 export function parseConfig(text: string, baseDir: string, source = "runtime.yaml"): RuntimeConfig {
   let raw: unknown;
@@ -166,6 +205,14 @@ export function parseConfig(text: string, baseDir: string, source = "runtime.yam
       restart,
       autostart,
       stopTimeoutMs: int(o, "stopTimeoutMs", where, 10_000, 0, 600_000),
+      backoffInitialMs: int(o, "backoffInitialMs", where, 200, 0, 60_000),
+      backoffMaxMs: int(o, "backoffMaxMs", where, 30_000, 0, 3_600_000),
+      backoffJitter: fraction(o, "backoffJitter", where, 0.2),
+      stableRunMs: int(o, "stableRunMs", where, 60_000, 0, 86_400_000),
+      minRunMs: int(o, "minRunMs", where, 1000, 0, 600_000),
+      failureBudget: int(o, "failureBudget", where, 5, 1, 1000),
+      failureWindowMs: int(o, "failureWindowMs", where, 60_000, 1, 86_400_000),
+      manualRestartIntervalMs: int(o, "manualRestartIntervalMs", where, 2000, 0, 600_000),
     };
   });
   if (!isLoopbackHost(server.host) && server.controlToken === "") {

@@ -16,7 +16,8 @@ import { createH2cServer } from "./h2c.js";
 import { allowDashboardPort, buildPolicy } from "./security.js";
 import { createServices } from "./services.js";
 import { systemScheduler } from "./services/topology/topology-watcher.js";
-import { Supervisor } from "./supervisor/supervisor.js";
+import { ProcSampler } from "./supervisor/proc-sampler.js";
+import { ProcessSpawner } from "./supervisor/process-spawner.js";
 
 interface Args {
   config: string;
@@ -87,7 +88,18 @@ async function main(): Promise<void> {
   }
 
   const shutdown = new AbortController();
-  const services = createServices({ clock: systemClock, scheduler: systemScheduler, topology: config.topology, shutdown: shutdown.signal });
+  const spawner = new ProcessSpawner();
+  const services = createServices({
+    clock: systemClock,
+    scheduler: systemScheduler,
+    topology: config.topology,
+    shutdown: shutdown.signal,
+    processes: config.processes,
+    spawner,
+    onLine: (name, stream, line) => (stream === "stdout" ? process.stdout : process.stderr).write(`[${name}] ${line}\n`),
+    onEvent: (_name, text) => console.log(`[supervisor] ${text}`),
+  });
+  const supervisor = services.supervisor;
   const policy = buildPolicy({ ...config.server, services: allServices });
   const app = await buildApp({ services, policy, webDir: config.server.webDir });
   const h2c = createH2cServer(services, policy, shutdown.signal);
@@ -104,18 +116,15 @@ async function main(): Promise<void> {
   const h2cPort = (h2c.address() as AddressInfo).port;
 
   const ticker = setInterval(() => services.registry.tick(), 100);
-  const supervisor = new Supervisor(config.processes, {
-    env: {
-      MR_CONTROL_URL: `http://127.0.0.1:${h2cPort}`,
-      MR_CONTROL_HTTP_URL: `http://127.0.0.1:${httpPort}`,
-      ...(config.server.controlToken ? { MR_CONTROL_TOKEN: config.server.controlToken } : {}),
-    },
-    onExit: (name, detail) => {
-      const n = services.registry.markProcessExited(name, detail);
-      console.log(`[supervisor] ${name} exited (${detail})${n ? `; ${n} instance(s) marked DEAD` : ""}`);
-    },
-    onLine: (name, stream, line) => (stream === "stdout" ? process.stdout : process.stderr).write(`[${name}] ${line}\n`),
+  supervisor.setEnv({
+    MR_CONTROL_URL: `http://127.0.0.1:${h2cPort}`,
+    MR_CONTROL_HTTP_URL: `http://127.0.0.1:${httpPort}`,
+    ...(config.server.controlToken ? { MR_CONTROL_TOKEN: config.server.controlToken } : {}),
   });
+  const sampler = new ProcSampler();
+  const sampling = setInterval(() => {
+    for (const [name, sample] of sampler.sample(supervisor.runningPids())) supervisor.updateSample(name, sample);
+  }, 1000);
   supervisor.startAll();
 
   const display = config.server.host === "127.0.0.1" ? "localhost" : config.server.host;
@@ -135,7 +144,9 @@ async function main(): Promise<void> {
     }, 20_000);
     force.unref();
     await supervisor.stopAll();
+    spawner.close();
     clearInterval(ticker);
+    clearInterval(sampling);
     shutdown.abort();
     h2c.close();
     await app.close();

@@ -1,30 +1,75 @@
 // Builds the service implementations once, with their dependencies, for both listeners.
 
 import type { ServiceImpl } from "@connectrpc/connect";
+import type { SupervisorService } from "@modular-runtime/proto/runtime/v1/supervisor";
 import type { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
 import type { Clock } from "./clock.js";
+import type { ProcessConfig, TopologyConfig } from "./config.js";
+import { createSupervisorService } from "./services/supervisor/supervisor-service.js";
 import { TopologyRegistry } from "./services/topology/registry.js";
 import { createTopologyService } from "./services/topology/topology-service.js";
 import type { Scheduler } from "./services/topology/topology-watcher.js";
-import type { TopologyConfig } from "./config.js";
+import { Supervisor, type Spawner } from "./supervisor/supervisor.js";
 
 export interface ServiceContainer {
   registry: TopologyRegistry;
+  supervisor: Supervisor;
   topology: ServiceImpl<typeof TopologyService>;
+  supervisorService: ServiceImpl<typeof SupervisorService>;
 }
 
-export function createServices(opts: {
+export interface ServiceOptions {
   clock: Clock;
   scheduler: Scheduler;
   topology: TopologyConfig;
   shutdown: AbortSignal;
-}): ServiceContainer {
+  processes?: ProcessConfig[];
+  spawner?: Spawner;
+  random?: () => number;
+  /** Where children's output lines and lifecycle markers go. */
+  onLine?(name: string, stream: "stdout" | "stderr", line: string): void;
+  onEvent?(name: string, text: string, level: "info" | "warn" | "error"): void;
+}
+
+const noSpawner: Spawner = {
+  spawn(cfg) {
+    throw new Error(`no spawner configured, cannot start ${cfg.name}`);
+  },
+};
+
+export function createServices(opts: ServiceOptions): ServiceContainer {
   const registry = new TopologyRegistry(opts.clock, opts.topology);
+  const listeners = new Set<() => void>();
+  const supervisor = new Supervisor(opts.processes ?? [], {
+    spawner: opts.spawner ?? noSpawner,
+    clock: opts.clock,
+    scheduler: opts.scheduler,
+    random: opts.random ?? Math.random,
+    env: {},
+    // A crash is not a hang: the topology hears about an exit at once.
+    onExit: (name, detail) => registry.markProcessExited(name, detail),
+    onLine: opts.onLine,
+    onEvent: opts.onEvent,
+    onChange: () => {
+      for (const l of listeners) l();
+    },
+  });
+  registry.setRestartCounter((processName) => supervisor.restartCount(processName));
   return {
     registry,
+    supervisor,
     topology: createTopologyService({
       registry,
       clock: opts.clock,
+      scheduler: opts.scheduler,
+      shutdown: opts.shutdown,
+    }),
+    supervisorService: createSupervisorService({
+      supervisor,
+      subscribe: (l) => {
+        listeners.add(l);
+        return () => listeners.delete(l);
+      },
       scheduler: opts.scheduler,
       shutdown: opts.shutdown,
     }),

@@ -122,6 +122,7 @@ export class TopologyRegistry {
   private readonly listeners = new Set<ChangeListener>();
   private pending: RegistryChange[] = [];
   private revisionCounter = 0n;
+  private restartCounter?: (processName: string) => number | undefined;
 
   constructor(
     private readonly clock: Clock,
@@ -144,6 +145,11 @@ export class TopologyRegistry {
 
   get revision(): bigint {
     return this.revisionCounter;
+  }
+
+  /** Lets the supervisor's restart counts (by process name) win over the registry's own. */
+  setRestartCounter(counter: (processName: string) => number | undefined): void {
+    this.restartCounter = counter;
   }
 
   subscribe(listener: ChangeListener): () => void {
@@ -489,7 +495,7 @@ export class TopologyRegistry {
       heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
       lastSequence: inst.lastSequence,
       deadReason: inst.deadReason,
-      restartCount: inst.restartCount,
+      restartCount: (r.processName ? this.restartCounter?.(r.processName) : undefined) ?? inst.restartCount,
     });
   }
 

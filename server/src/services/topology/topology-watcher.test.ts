@@ -1,36 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { RegisterServiceRequestSchema, ServiceLanguage, type TopologyUpdate } from "@modular-runtime/proto/runtime/v1/topology";
 import { describe, expect, it } from "vitest";
-import { FakeClock } from "../../clock.js";
+import { FakeClock, FakeScheduler } from "../../clock.js";
 import { TopologyRegistry } from "./registry.js";
-import { TopologyWatcher, type Scheduler } from "./topology-watcher.js";
-
-/** Timers driven by the fake clock. */
-class FakeScheduler implements Scheduler {
-  private timers: { at: number; fn: () => void; id: number }[] = [];
-  private nextId = 1;
-  constructor(private readonly clock: FakeClock) {}
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.push({ at: this.clock.now() + ms, fn, id });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.timers = this.timers.filter((t) => t.id !== h);
-  }
-  advance(ms: number): void {
-    const end = this.clock.now() + ms;
-    for (;;) {
-      this.timers.sort((a, b) => a.at - b.at);
-      const t = this.timers[0];
-      if (!t || t.at > end) break;
-      this.timers.shift();
-      this.clock.advance(t.at - this.clock.now());
-      t.fn();
-    }
-    this.clock.advance(end - this.clock.now());
-  }
-}
+import { TopologyWatcher } from "./topology-watcher.js";
 
 function setup() {
   const clock = new FakeClock();
