@@ -1,10 +1,12 @@
 import { ReactFlowProvider } from "@xyflow/react";
 import { DetailsPanel } from "./components/DetailsPanel";
+import { ServicesPanel } from "./components/ServicesPanel";
 import { Legend } from "./components/Legend";
 import { StatusIndicator } from "./components/StatusIndicator";
 import { TopologyGraph } from "./components/TopologyGraph";
 import { nodesByName } from "./graphModel";
 import { useTopologyStore } from "./topologyStore";
+import { useProcessStream } from "./useProcessStream";
 import { useTopologyStream } from "./useTopologyStream";
 import { useUrlSelection } from "./useUrlSelection";
 
@@ -23,6 +25,7 @@ function Counts() {
 
 export function App() {
   useTopologyStream();
+  useProcessStream();
   useUrlSelection();
   return (
     <div className="flex h-full flex-col">
@@ -37,10 +40,15 @@ export function App() {
         </div>
       </header>
       <main className="flex min-h-0 flex-1">
-        <div className="min-w-0 flex-1">
-          <ReactFlowProvider>
-            <TopologyGraph />
-          </ReactFlowProvider>
+        <div className="flex min-w-0 flex-1 flex-col">
+          <div className="min-h-0 flex-[3]">
+            <ReactFlowProvider>
+              <TopologyGraph />
+            </ReactFlowProvider>
+          </div>
+          <div className="grid min-h-0 flex-[2] grid-cols-1 border-t border-slate-800 bg-slate-950">
+            <ServicesPanel />
+          </div>
         </div>
         <DetailsPanel />
       </main>

@@ -37,3 +37,14 @@ export const streamStatusColor = {
   reconnecting: "#fbbf24",
   paused: "#94a3b8",
 } as const;
+
+export const processStateColor: Record<string, string> = {
+  RUNNING: "#34d399",
+  STARTING: "#60a5fa",
+  BACKOFF: "#fbbf24",
+  STOPPING: "#fbbf24",
+  STOPPED: "#94a3b8",
+  EXITED: "#94a3b8",
+  FATAL: "#ef4444",
+  UNKNOWN: "#64748b",
+};

@@ -3,7 +3,9 @@
 import { create } from "zustand";
 import type { EdgeView, NodeView } from "./adapters";
 
-export type StreamStatus = "connecting" | "live" | "reconnecting" | "paused";
+import type { StreamStatus } from "./streamController";
+
+export type { StreamStatus };
 
 export type Selection = { kind: "node"; name: string } | { kind: "edge"; id: string } | null;
 

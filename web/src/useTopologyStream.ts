@@ -1,6 +1,6 @@
 import { useEffect } from "react";
 import { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
-import { TopologyStreamController } from "./topologyStream";
+import { createTopologyStream } from "./topologyStream";
 import { useTopologyStore } from "./topologyStore";
 import { useClient } from "./useClient";
 
@@ -8,7 +8,7 @@ import { useClient } from "./useClient";
 export function useTopologyStream(): void {
   const client = useClient(TopologyService);
   useEffect(() => {
-    const controller = new TopologyStreamController(client, () => useTopologyStore.getState());
+    const controller = createTopologyStream(client, () => useTopologyStore.getState());
     controller.start();
     return () => controller.stop();
   }, [client]);

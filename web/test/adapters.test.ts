@@ -10,7 +10,7 @@ import {
 import { describe, expect, it } from "vitest";
 import { edgeWidth, formatAge, formatBytes, formatRate, toEdgeView, toNodeView, type NodeView } from "../src/adapters";
 import { nodesByName, trafficOf, visibleEdges } from "../src/graphModel";
-import { retryDelay } from "../src/topologyStream";
+import { retryDelay } from "../src/streamController";
 import { selectionFromUrl, selectionToSearch } from "../src/useUrlSelection";
 
 describe("adapters", () => {
