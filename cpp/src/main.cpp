@@ -110,9 +110,10 @@ int main(int argc, char** argv) {
 
   mr::RunReport report;
   std::string error;
-  if (!mr::run_pipeline(opts, &report, &error)) {
+  const mr::RunStatus status = mr::run_pipeline_status(opts, &report, &error);
+  if (status != mr::RunStatus::kOk) {
     std::cerr << "monolith: " << error << "\n";
-    return error.rfind("cannot read input", 0) == 0 ? 2 : 1;
+    return status == mr::RunStatus::kUnreadableInput ? 2 : 1;
   }
   control.reset();  // unregister before reporting
   std::printf("monolith: %lld events in %.3f s (%.0f events/s), checksum %s\n", static_cast<long long>(report.events),

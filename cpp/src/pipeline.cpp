@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -42,8 +41,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // ---- input chunks -----------------------------------------------------------------------------
-
-class ChunkPool;
 
 struct Chunk {
   char* data = nullptr;
@@ -216,12 +213,7 @@ class Reader {
   }
 
  private:
-  static bool blank(const char* p, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-      if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') return false;
-    }
-    return true;
-  }
+  static bool blank(const char* p, std::size_t n) { return is_blank_line(std::string_view(p, n)); }
 
   void emit(const std::shared_ptr<Chunk>& chunk, LineRef ref) {
     if (!batch_) {
@@ -483,7 +475,7 @@ std::string fmt_double(double v) {
 
 }  // namespace
 
-bool run_pipeline(const PipelineOptions& opts, RunReport* report, std::string* error) {
+RunStatus run_pipeline_status(const PipelineOptions& opts, RunReport* report, std::string* error) {
   const auto t0 = Clock::now();
   const int threads = std::max(1, opts.threads);
   const int nparts = std::max(1, opts.partitions);
@@ -492,13 +484,13 @@ bool run_pipeline(const PipelineOptions& opts, RunReport* report, std::string* e
   int fd = ::open(opts.input.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     *error = "cannot read input " + opts.input + ": " + std::strerror(errno);
-    return false;
+    return RunStatus::kUnreadableInput;
   }
   struct stat st{};
   if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
     ::close(fd);
     *error = "cannot read input " + opts.input + ": is a directory";
-    return false;
+    return RunStatus::kUnreadableInput;
   }
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   struct FdCloser {
@@ -513,7 +505,7 @@ bool run_pipeline(const PipelineOptions& opts, RunReport* report, std::string* e
                                                              &std::fclose);
   if (!dead_file) {
     *error = "cannot write to output directory " + opts.out_dir + ": " + std::strerror(errno);
-    return false;
+    return RunStatus::kIoError;
   }
   std::setvbuf(dead_file.get(), nullptr, _IOFBF, 1 << 20);
 
@@ -547,11 +539,11 @@ bool run_pipeline(const PipelineOptions& opts, RunReport* report, std::string* e
   const auto t_processed = Clock::now();
   if (!reader.error().empty()) {
     *error = "input " + opts.input + ": " + reader.error();
-    return false;
+    return RunStatus::kUnreadableInput;
   }
   if (writer.failed() || std::fflush(dead_file.get()) != 0) {
     *error = "cannot write " + (dir / "dead-letters.ndjson").string();
-    return false;
+    return RunStatus::kIoError;
   }
   dead_file.reset();
 
@@ -569,7 +561,7 @@ bool run_pipeline(const PipelineOptions& opts, RunReport* report, std::string* e
   }
   if (!results_file || checksum.empty() || std::fclose(results_file.release()) != 0) {
     *error = "cannot write " + results_path.string();
-    return false;
+    return RunStatus::kIoError;
   }
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
 
@@ -597,14 +589,14 @@ bool run_pipeline(const PipelineOptions& opts, RunReport* report, std::string* e
   m += ",\"chunkBytes\":" + std::to_string(pool.bytes());
   m += ",\"peakRssBytes\":" + std::to_string(peak_rss_bytes());
   m += "}\n";
-  if (!write_file(dir / "metrics.json", m, error)) return false;
+  if (!write_file(dir / "metrics.json", m, error)) return RunStatus::kIoError;
 
   report->events = counts.lines;
   report->bytes = reader.bytes_read();
   report->wall_seconds = wall;
   report->checksum = checksum;
   report->metrics_json = m;
-  return true;
+  return RunStatus::kOk;
 }
 
 }  // namespace mr

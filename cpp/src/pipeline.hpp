@@ -26,9 +26,14 @@ struct RunReport {
   std::string metrics_json;
 };
 
+enum class RunStatus { kOk, kUnreadableInput, kIoError };
+
 // Runs the whole pipeline and writes DIR/results.json, DIR/dead-letters.ndjson and
-// DIR/metrics.json. Returns false with *error set on I/O failures (unreadable input, unwritable
-// output directory); bad lines never fail a run.
-bool run_pipeline(const PipelineOptions& opts, RunReport* report, std::string* error);
+// DIR/metrics.json. On failure *error names the file; bad lines never fail a run.
+RunStatus run_pipeline_status(const PipelineOptions& opts, RunReport* report, std::string* error);
+
+inline bool run_pipeline(const PipelineOptions& opts, RunReport* report, std::string* error) {
+  return run_pipeline_status(opts, report, error) == RunStatus::kOk;
+}
 
 }  // namespace mr
