@@ -119,6 +119,24 @@ function strList(o: Obj, key: string, where: string): string[] {
   return v.map(String);
 }
 
+/** Defaults for every optional process key (also used by tests to build configs). */
+export const processDefaults = {
+  args: [] as string[],
+  env: {} as Record<string, string>,
+  language: "unknown",
+  restart: "always" as RestartPolicy,
+  autostart: true,
+  stopTimeoutMs: 10_000,
+  backoffInitialMs: 200,
+  backoffMaxMs: 30_000,
+  backoffJitter: 0.2,
+  stableRunMs: 60_000,
+  minRunMs: 1000,
+  failureBudget: 5,
+  failureWindowMs: 60_000,
+  manualRestartIntervalMs: 2000,
+};
+
 const PROCESS_NAME = /^[A-Za-z0-9._-]{1,100}$/;
 const KNOWN_PROCESS_KEYS = new Set([
   "name",
@@ -204,15 +222,15 @@ export function parseConfig(text: string, baseDir: string, source = "runtime.yam
       language: str(o, "language", where, "unknown"),
       restart,
       autostart,
-      stopTimeoutMs: int(o, "stopTimeoutMs", where, 10_000, 0, 600_000),
-      backoffInitialMs: int(o, "backoffInitialMs", where, 200, 0, 60_000),
-      backoffMaxMs: int(o, "backoffMaxMs", where, 30_000, 0, 3_600_000),
-      backoffJitter: fraction(o, "backoffJitter", where, 0.2),
-      stableRunMs: int(o, "stableRunMs", where, 60_000, 0, 86_400_000),
-      minRunMs: int(o, "minRunMs", where, 1000, 0, 600_000),
-      failureBudget: int(o, "failureBudget", where, 5, 1, 1000),
-      failureWindowMs: int(o, "failureWindowMs", where, 60_000, 1, 86_400_000),
-      manualRestartIntervalMs: int(o, "manualRestartIntervalMs", where, 2000, 0, 600_000),
+      stopTimeoutMs: int(o, "stopTimeoutMs", where, processDefaults.stopTimeoutMs, 0, 600_000),
+      backoffInitialMs: int(o, "backoffInitialMs", where, processDefaults.backoffInitialMs, 0, 60_000),
+      backoffMaxMs: int(o, "backoffMaxMs", where, processDefaults.backoffMaxMs, 0, 3_600_000),
+      backoffJitter: fraction(o, "backoffJitter", where, processDefaults.backoffJitter),
+      stableRunMs: int(o, "stableRunMs", where, processDefaults.stableRunMs, 0, 86_400_000),
+      minRunMs: int(o, "minRunMs", where, processDefaults.minRunMs, 0, 600_000),
+      failureBudget: int(o, "failureBudget", where, processDefaults.failureBudget, 1, 1000),
+      failureWindowMs: int(o, "failureWindowMs", where, processDefaults.failureWindowMs, 1, 86_400_000),
+      manualRestartIntervalMs: int(o, "manualRestartIntervalMs", where, processDefaults.manualRestartIntervalMs, 0, 600_000),
     };
   });
   if (!isLoopbackHost(server.host) && server.controlToken === "") {

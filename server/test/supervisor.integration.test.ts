@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { systemClock } from "../src/clock.js";
-import type { ProcessConfig } from "../src/config.js";
+import { processDefaults, type ProcessConfig } from "../src/config.js";
 import { systemScheduler } from "../src/services/topology/topology-watcher.js";
 import { ProcessSpawner } from "../src/supervisor/process-spawner.js";
 import { Supervisor } from "../src/supervisor/supervisor.js";
@@ -52,21 +52,9 @@ function proc(over: Partial<ProcessConfig>): ProcessConfig {
   return {
     name: "p",
     command: "sh",
-    args: [],
     cwd: root,
-    env: {},
+    ...processDefaults,
     language: "shell",
-    restart: "always",
-    autostart: true,
-    stopTimeoutMs: 10_000,
-    backoffInitialMs: 200,
-    backoffMaxMs: 30_000,
-    backoffJitter: 0.2,
-    stableRunMs: 60_000,
-    minRunMs: 1000,
-    failureBudget: 5,
-    failureWindowMs: 60_000,
-    manualRestartIntervalMs: 2000,
     ...over,
   };
 }

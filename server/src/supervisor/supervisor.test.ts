@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { beforeEach, describe, expect, it } from "vitest";
 import { FakeClock, FakeScheduler } from "../clock.js";
-import type { ProcessConfig, RestartPolicy } from "../config.js";
+import { processDefaults, type ProcessConfig, type RestartPolicy } from "../config.js";
 import { Supervisor, type ChildHandle, type ChildHooks, type Spawner } from "./supervisor.js";
 
 /** A spawner whose children exit when the test says so. */
@@ -38,21 +38,10 @@ function cfg(over: Partial<ProcessConfig> = {}): ProcessConfig {
   return {
     name: "svc",
     command: "x",
-    args: [],
     cwd: "/",
-    env: {},
+    ...processDefaults,
     language: "typescript",
-    restart: "always",
-    autostart: true,
-    stopTimeoutMs: 10_000,
-    backoffInitialMs: 200,
-    backoffMaxMs: 30_000,
     backoffJitter: 0,
-    stableRunMs: 60_000,
-    minRunMs: 1000,
-    failureBudget: 5,
-    failureWindowMs: 60_000,
-    manualRestartIntervalMs: 2000,
     ...over,
   };
 }
