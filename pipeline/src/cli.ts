@@ -123,7 +123,16 @@ async function cmdRun(argv: string[]): Promise<number> {
   try { st = statSync(input); } catch { die(2, `run: cannot read --input ${input}: no such file`); }
   if (!st.isFile()) die(2, `run: --input ${input} is not a file`);
   mkdirSync(out, { recursive: true });
-  const outcome = mode === 'duckdb' ? await runDuckdb(input, rules, out) : await runDuckdbSql(input, rules, out);
+  let outcome;
+  if (mode === 'duckdb') outcome = await runDuckdb(input, rules, out);
+  else {
+    try {
+      outcome = await runDuckdbSql(input, rules, out);
+    } catch (e) {
+      // read_ndjson rejects what it cannot parse; this mode has no validator by design.
+      die(2, `run: mode duckdb-sql needs valid-only input (use --mode duckdb for the validating oracle): ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
   const m = outcome.metrics;
   process.stderr.write(
     `run ${mode}: ${m.events} lines (${m.invalid} invalid) in ${(m.wallSeconds as number).toFixed(2)} s, ` +

@@ -102,6 +102,14 @@ describe('pipeline CLI errors', () => {
     expect(r.stderr).toContain('unknown option --colour');
   });
 
+  it('duckdb-sql refuses input with invalid lines, pointing to the oracle', () => {
+    const input = join(dir, 'bad.ndjson');
+    writeFileSync(input, ev('2026-01-01T00:00:00Z', 'click', 'u1', 1) + '\nnot json\n');
+    const r = cli('run', '--mode', 'duckdb-sql', '--input', input, '--out', join(dir, 'out-sql'));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('mode duckdb-sql needs valid-only input');
+  });
+
   it('explains that split is not available yet', () => {
     const r = cli('run', '--mode', 'split', '--input', 'x', '--out', 'y');
     expect(r.status).toBe(2);

@@ -4,7 +4,7 @@
 // and writes bench.md and bench.json.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, freemem, release, totalmem } from 'node:os';
+import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { generate, DEFAULT_TYPES, type Distribution } from '../generate/generator.js';
@@ -153,6 +153,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
   if (!modes.includes('duckdb-sql')) modes.splice(modes.includes('duckdb') ? modes.indexOf('duckdb') + 1 : modes.length, 0, 'duckdb-sql');
   const bin = modes.includes('monolith') ? buildMonolith() : null;
   const mach = await machine();
+  const loadBefore = loadavg().map((x) => +x.toFixed(2));
   const records: RunRecord[] = [];
   const inputs: { events: number; path: string; bytes: number }[] = [];
   const scratch = join(o.outDir, 'runs');
@@ -201,6 +202,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
     }
   }
 
+  const loadAfter = loadavg().map((x) => +x.toFixed(2));
   const summaries: Summary[] = [];
   for (const { events, bytes } of inputs) {
     for (const mode of modes) {
@@ -267,6 +269,8 @@ export async function runBench(o: BenchOptions): Promise<number> {
     '',
     `${new Date().toISOString()} · ${mach.cores} cores (${mach.cpuModel}), ${mach.memoryGB} GB RAM, Linux ${mach.kernel}, Node ${mach.node}, DuckDB ${mach.duckdb}, commit ${mach.gitCommit}`,
     '',
+    `Load average (1/5/15 min) at start ${loadBefore.join(' / ')}, at end ${loadAfter.join(' / ')} — other processes on the box add noise.`,
+    '',
     `Input: generated with seed ${o.seed}, ${o.users} users, ${o.distribution} distribution, no invalid lines (so the plain-SQL baseline can read the same file). ` +
       `Rules: ${o.rulesPath ?? 'default (§4.3)'}. ${o.runs} run(s) per mode, interleaved; medians shown.`,
     '',
@@ -292,7 +296,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
   writeFileSync(join(o.outDir, 'bench.md'), md);
   writeFileSync(
     join(o.outDir, 'bench.json'),
-    JSON.stringify({ date: new Date().toISOString(), machine: mach, options: { ...o, modes }, inputs, summaries, ratios, runs: records, checksumsAgree: problems.length === 0, problems }, null, 2) + '\n',
+    JSON.stringify({ date: new Date().toISOString(), machine: mach, loadAverage: { before: loadBefore, after: loadAfter }, options: { ...o, modes }, inputs, summaries, ratios, runs: records, checksumsAgree: problems.length === 0, problems }, null, 2) + '\n',
   );
   process.stdout.write(`${table}\n\n${ratioLines.join('\n')}\n\n`);
   process.stderr.write(`bench: wrote ${join(o.outDir, 'bench.md')} and bench.json\n`);
