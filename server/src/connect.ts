@@ -3,15 +3,17 @@
 
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { DescService } from "@bufbuild/protobuf";
+import { LoggerService } from "@modular-runtime/proto/runtime/v1/logger";
 import { SupervisorService } from "@modular-runtime/proto/runtime/v1/supervisor";
 import { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
 import type { ServiceContainer } from "./services.js";
 
-export const allServices: DescService[] = [TopologyService, SupervisorService];
+export const allServices: DescService[] = [TopologyService, SupervisorService, LoggerService];
 
 export function routes(services: ServiceContainer) {
   return (router: ConnectRouter) => {
     router.service(TopologyService, services.topology);
     router.service(SupervisorService, services.supervisorService);
+    router.service(LoggerService, services.logger);
   };
 }

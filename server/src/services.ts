@@ -1,10 +1,13 @@
 // Builds the service implementations once, with their dependencies, for both listeners.
 
 import type { ServiceImpl } from "@connectrpc/connect";
+import type { LoggerService } from "@modular-runtime/proto/runtime/v1/logger";
 import type { SupervisorService } from "@modular-runtime/proto/runtime/v1/supervisor";
 import type { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
 import type { Clock } from "./clock.js";
 import type { ProcessConfig, TopologyConfig } from "./config.js";
+import { createLoggerService } from "./services/logger/logger-service.js";
+import { LogStore } from "./services/logger/log-store.js";
 import { createSupervisorService } from "./services/supervisor/supervisor-service.js";
 import { TopologyRegistry } from "./services/topology/registry.js";
 import { createTopologyService } from "./services/topology/topology-service.js";
@@ -16,6 +19,8 @@ export interface ServiceContainer {
   supervisor: Supervisor;
   topology: ServiceImpl<typeof TopologyService>;
   supervisorService: ServiceImpl<typeof SupervisorService>;
+  logStore: LogStore;
+  logger: ServiceImpl<typeof LoggerService>;
 }
 
 export interface ServiceOptions {
@@ -26,6 +31,8 @@ export interface ServiceOptions {
   processes?: ProcessConfig[];
   spawner?: Spawner;
   random?: () => number;
+  /** The log (built by main.ts with its persistence directory); in memory when absent. */
+  logStore?: LogStore;
   /** Where children's output lines and lifecycle markers go. */
   onLine?(name: string, stream: "stdout" | "stderr", line: string): void;
   onEvent?(name: string, text: string, level: "info" | "warn" | "error"): void;
@@ -55,7 +62,10 @@ export function createServices(opts: ServiceOptions): ServiceContainer {
     },
   });
   registry.setRestartCounter((processName) => supervisor.restartCount(processName));
+  const logStore = opts.logStore ?? new LogStore({ clock: opts.clock, scheduler: opts.scheduler });
   return {
+    logStore,
+    logger: createLoggerService({ store: logStore, clock: opts.clock, shutdown: opts.shutdown }),
     registry,
     supervisor,
     topology: createTopologyService({
