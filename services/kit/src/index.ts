@@ -7,3 +7,4 @@ export {
   exitWithParent,
   type ReporterOptions,
 } from "./topology-reporter.js";
+export { createLogger, newCorrelationId, type Logger, type LoggerOptions, type LogFields, type LogLevelName } from "./logger.js";
