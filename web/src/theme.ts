@@ -48,3 +48,34 @@ export const processStateColor: Record<string, string> = {
   FATAL: "#ef4444",
   UNKNOWN: "#64748b",
 };
+
+export type LogLevelName = "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL" | "UNKNOWN";
+
+/** Log levels in the Logs panel. */
+export const levelColor: Record<LogLevelName, string> = {
+  DEBUG: "#64748b",
+  INFO: "#94a3b8",
+  WARN: "#fbbf24",
+  ERROR: "#f87171",
+  FATAL: "#ef4444",
+  UNKNOWN: "#64748b",
+};
+
+/** Runtime markers (lifecycle, drops, skips) in the Logs panel. */
+export const markerColor = "#c084fc";
+
+/** Services get a stable colour from this palette by a hash of their name (see logAdapters). */
+export const servicePalette = [
+  "#60a5fa",
+  "#34d399",
+  "#f472b6",
+  "#a78bfa",
+  "#22d3ee",
+  "#fb923c",
+  "#a3e635",
+  "#facc15",
+  "#2dd4bf",
+  "#f87171",
+  "#818cf8",
+  "#e879f9",
+] as const;
