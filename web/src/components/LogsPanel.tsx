@@ -241,6 +241,8 @@ function Lines() {
       ref={ref}
       data-testid="logs-lines"
       className="min-h-0 flex-1 overflow-y-auto py-1 font-mono text-xs leading-5"
+      // Rows leave at the top as new ones arrive; anchoring would fight the tail-follow.
+      style={{ overflowAnchor: "none" }}
       onScroll={(e) => {
         const el = e.currentTarget;
         atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;

@@ -1,7 +1,7 @@
 // The log entry as the control server keeps it (plain objects: cheap to store, filter and
 // persist as NDJSON), and how captured output lines become entries.
 //
-// Line parsing rules (documented for users in the README's Logs section):
+// Line parsing rules (what users should know; worth a README section):
 // - A line that is a JSON object is structured: `level` (debug/info/warn/warning/error/fatal,
 //   trace → debug, or pino's numbers 10…60), `msg` or `message`, `correlationId` or
 //   `correlation_id`, `ts`/`time`/`timestamp` (Unix ms or an ISO date); every other key becomes a

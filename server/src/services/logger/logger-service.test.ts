@@ -91,6 +91,10 @@ describe("LoggerService", () => {
     const resumed = client.subscribeLogs({ afterSequence: first.entries[0]!.sequence }, { signal: shutdown.signal });
     const r = (await resumed[Symbol.asyncIterator]().next()).value as SubscribeLogsResponse;
     expect(r.entries.map((e) => e.message)).toEqual(["not for me", "calc exited (signal SIGKILL) → restarting in 250 ms"]);
+    // A resume point from before a restart without log files: the normal backlog.
+    const fresh = client.subscribeLogs({ afterSequence: 1000n, backlog: 1 }, { signal: shutdown.signal });
+    const f = (await fresh[Symbol.asyncIterator]().next()).value as SubscribeLogsResponse;
+    expect(f.entries.map((e) => e.message)).toEqual(["calc exited (signal SIGKILL) → restarting in 250 ms"]);
     shutdown.abort();
     expect(store.subscriberCount).toBe(0);
   });

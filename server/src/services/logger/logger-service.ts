@@ -143,8 +143,9 @@ export function createLoggerService(deps: LoggerServiceDeps): ServiceImpl<typeof
       const backlog = clampLimit(req.backlog, DEFAULT_BACKLOG, MAX_BACKLOG, "backlog");
       // Subscribing and reading the backlog in the same turn leaves no gap between them.
       const sub = store.subscribe(matches);
-      const first =
-        req.afterSequence > 0n ? store.queryAfter(matches, Number(req.afterSequence), backlog) : store.query(matches, backlog);
+      // A resume point beyond the newest entry means the log restarted (in-memory only): start fresh.
+      const after = Number(req.afterSequence);
+      const first = after > 0 && after <= store.lastSequence ? store.queryAfter(matches, after, backlog) : store.query(matches, backlog);
       const stop = () => store.unsubscribe(sub);
       ctx.signal.addEventListener("abort", stop);
       deps.shutdown.addEventListener("abort", stop);

@@ -305,7 +305,8 @@ export type SubscribeLogsRequest = Message<"runtime.v1.SubscribeLogsRequest"> & 
   /**
    * When set (a resumed subscription), the backlog holds only entries newer than this
    * sequence number, so a reconnecting client neither misses nor repeats entries (as far
-   * as the buffer reaches back).
+   * as the buffer reaches back). A value beyond the newest entry (the control server restarted
+   * without its log files) is ignored: the backlog is sent as for a new subscription.
    *
    * @generated from field: uint64 after_sequence = 3;
    */
