@@ -5,7 +5,7 @@
 // Relative paths resolve against the current directory. Exit codes: 0 ok, 1 unexpected failure,
 // 2 bad arguments, bad rules file or unreadable input (or the child's own exit code).
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { intList, intOption, parseOptions, required, UsageError } from './args.js';
 import { DEFAULT_TYPES, generate, type Distribution } from './generate/generator.js';
 import { loadRules, RulesError } from './rules.js';
@@ -48,6 +48,24 @@ function die(code: number, msg: string): never {
 
 const DISTRIBUTIONS: Distribution[] = ['uniform', 'zipf', 'burst'];
 
+/** mkdir -p without Node's recursive mkdir (which can spin forever on paths like /proc/x). */
+function ensureDir(path: string, option: string): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    const parent = dirname(path);
+    if (parent !== path) ensureDir(parent, option);
+    try {
+      mkdirSync(path);
+    } catch (e) {
+      die(2, `cannot create ${option} directory ${path}: ${(e as Error).message}`);
+    }
+    return;
+  }
+  if (!st.isDirectory()) die(2, `${option} ${path} exists and is not a directory`);
+}
+
 async function cmdGenerate(argv: string[]): Promise<void> {
   const cmd = 'generate';
   const o = parseOptions(argv, { events: 'string', seed: 'string', users: 'string', distribution: 'string', 'invalid-ratio': 'string', types: 'string', out: 'string', help: 'flag' }, cmd);
@@ -72,6 +90,7 @@ async function cmdGenerate(argv: string[]): Promise<void> {
     }
   }
   const out = resolve(required(o, 'out', cmd));
+  ensureDir(dirname(out), '--out');
   const t0 = process.hrtime.bigint();
   let lastReport = 0;
   const showProgress = events >= 2_000_000;
@@ -112,7 +131,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     if (!o.has('no-build')) {
       try { bin = buildMonolith(); } catch (e) { if (e instanceof BuildError) die(2, e.message); throw e; }
     } else if (!existsSync(bin)) die(2, `--no-build given but ${bin} does not exist`);
-    mkdirSync(out, { recursive: true });
+    ensureDir(out, '--out');
     return runMonolith(bin, { input, out, rules: rulesPath, threads, batchSize, partitions, controlUrl: o.get('control-url') });
   }
 
@@ -122,7 +141,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   let st;
   try { st = statSync(input); } catch { die(2, `run: cannot read --input ${input}: no such file`); }
   if (!st.isFile()) die(2, `run: --input ${input} is not a file`);
-  mkdirSync(out, { recursive: true });
+  ensureDir(out, '--out');
   let outcome;
   if (mode === 'duckdb') outcome = await runDuckdb(input, rules, out);
   else {
@@ -185,6 +204,9 @@ main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
     if (e instanceof UsageError) die(2, e.message);
+    // File-system errors on paths the user gave (unwritable --out, vanished input) are theirs to fix.
+    const code = (e as NodeJS.ErrnoException | undefined)?.code;
+    if (code !== undefined && ['ENOENT', 'EACCES', 'EISDIR', 'ENOTDIR', 'EROFS', 'ENOSPC', 'EPERM'].includes(code)) die(2, (e as Error).message);
     process.stderr.write(`pipeline: unexpected failure: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
     process.exit(1);
   },
