@@ -22,7 +22,8 @@ export default defineConfig({
     trace: "off",
   },
   webServer: {
-    command: `node --import tsx ../server/src/main.ts --config e2e/runtime.e2e.yaml --http-port ${HTTP_PORT} --h2c-port ${H2C_PORT}`,
+    // A fresh log per run, so markers of earlier runs cannot satisfy this run's expectations.
+    command: `rm -rf ../test-results/e2e-logs && node --import tsx ../server/src/main.ts --config e2e/runtime.e2e.yaml --http-port ${HTTP_PORT} --h2c-port ${H2C_PORT}`,
     url: `http://localhost:${HTTP_PORT}/`,
     reuseExistingServer: false,
     timeout: 60_000,

@@ -9,6 +9,7 @@ describe("parseConfig", () => {
     expect(c.server).toMatchObject({ host: "127.0.0.1", httpPort: 3000, h2cPort: 3001, webDir: "/base/web/dist" });
     expect(c.topology).toMatchObject({ heartbeatIntervalMs: 5000, staleMultiplier: 2, deadMultiplier: 3 });
     expect(c.processes).toEqual([]);
+    expect(c.logs).toMatchObject({ dir: "/base/.runtime/logs", capacity: 10000, ratePerSecond: 2000, burst: 4000 });
   });
 
   it("reads processes with resolved paths and defaults", () => {
@@ -50,6 +51,7 @@ processes:
     ["processes: [{ name: a }]", /processes\[0\].command is required/],
     ["server: { host: 0.0.0.0 }", /beyond loopback: set server.controlToken/],
     ["server: [1", /not valid YAML/],
+    ["logs: { capacity: 5 }", /logs.capacity must be an integer in 100..10000000, got 5/],
   ])("rejects %s", (text, message) => {
     expect(() => parse(text)).toThrow(ConfigError);
     expect(() => parse(text)).toThrow(message);

@@ -58,11 +58,26 @@ export interface TopologyConfig {
   deadLingerMs: number;
 }
 
+export interface LogsConfig {
+  /** Directory of the persisted log (rotated NDJSON files). */
+  dir: string;
+  /** Ring buffer size in entries. */
+  capacity: number;
+  /** Longer messages are cut and marked truncated. */
+  maxMessageChars: number;
+  /** Per-service rate limit: lines per second and burst. */
+  ratePerSecond: number;
+  burst: number;
+  maxFileBytes: number;
+  maxFiles: number;
+}
+
 export interface RuntimeConfig {
   /** Directory of the config file; relative paths in it are resolved against this. */
   baseDir: string;
   server: ServerConfig;
   topology: TopologyConfig;
+  logs: LogsConfig;
   processes: ProcessConfig[];
 }
 
@@ -168,6 +183,7 @@ export function parseConfig(text: string, baseDir: string, source = "runtime.yam
   const root = obj(raw, source);
   const s = obj(root.server, "server");
   const t = obj(root.topology, "topology");
+  const l = obj(root.logs, "logs");
   const server: ServerConfig = {
     host: str(s, "host", "server", "127.0.0.1"),
     httpPort: int(s, "httpPort", "server", 3000, 0, 65535),
@@ -191,6 +207,15 @@ export function parseConfig(text: string, baseDir: string, source = "runtime.yam
       `topology.deadMultiplier (${topology.deadMultiplier}) must be greater than topology.staleMultiplier (${topology.staleMultiplier})`,
     );
   }
+  const logs: LogsConfig = {
+    dir: path.resolve(baseDir, str(l, "dir", "logs", ".runtime/logs")),
+    capacity: int(l, "capacity", "logs", 10_000, 100, 10_000_000),
+    maxMessageChars: int(l, "maxMessageChars", "logs", 8192, 64, 1_048_576),
+    ratePerSecond: int(l, "ratePerSecond", "logs", 2000, 1, 10_000_000),
+    burst: int(l, "burst", "logs", 4000, 1, 10_000_000),
+    maxFileBytes: int(l, "maxFileBytes", "logs", 5 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxFiles: int(l, "maxFiles", "logs", 5, 1, 1000),
+  };
   const procs = root.processes ?? [];
   if (!Array.isArray(procs)) throw new ConfigError(`processes must be a list, got ${JSON.stringify(procs)}`);
   const names = new Set<string>();
@@ -238,7 +263,7 @@ export function parseConfig(text: string, baseDir: string, source = "runtime.yam
       `server.host is ${server.host}, beyond loopback: set server.controlToken (and optionally server.shareToken for read-only viewers)`,
     );
   }
-  return { baseDir, server, topology, processes };
+  return { baseDir, server, topology, logs, processes };
 }
 
 export function loadConfig(file: string): RuntimeConfig {

@@ -16,6 +16,8 @@ import { createH2cServer } from "./h2c.js";
 import { allowDashboardPort, buildPolicy } from "./security.js";
 import { createServices } from "./services.js";
 import { systemScheduler } from "./services/topology/topology-watcher.js";
+import { LogFiles } from "./services/logger/log-files.js";
+import { LogStore } from "./services/logger/log-store.js";
 import { ProcSampler } from "./supervisor/proc-sampler.js";
 import { ProcessSpawner } from "./supervisor/process-spawner.js";
 
@@ -88,6 +90,14 @@ async function main(): Promise<void> {
   }
 
   const shutdown = new AbortController();
+  const logStore = new LogStore({
+    clock: systemClock,
+    scheduler: systemScheduler,
+    capacity: config.logs.capacity,
+    maxMessageChars: config.logs.maxMessageChars,
+    rateLimit: { perSecond: config.logs.ratePerSecond, burst: config.logs.burst },
+    files: new LogFiles({ dir: config.logs.dir, maxFileBytes: config.logs.maxFileBytes, maxFiles: config.logs.maxFiles }),
+  });
   const spawner = new ProcessSpawner();
   const services = createServices({
     clock: systemClock,
@@ -96,8 +106,13 @@ async function main(): Promise<void> {
     shutdown: shutdown.signal,
     processes: config.processes,
     spawner,
-    onLine: (name, stream, line) => (stream === "stdout" ? process.stdout : process.stderr).write(`[${name}] ${line}\n`),
-    onEvent: (_name, text) => console.log(`[supervisor] ${text}`),
+    logStore,
+    // Children's output goes to the log (the Logs panel), not to this terminal.
+    onLine: (name, stream, line) => logStore.ingestLine(name, stream, line),
+    onEvent: (name, text, level) => {
+      logStore.marker(name, text, level);
+      console.log(`[supervisor] ${text}`);
+    },
   });
   const supervisor = services.supervisor;
   const policy = buildPolicy({ ...config.server, services: allServices });
@@ -132,6 +147,7 @@ async function main(): Promise<void> {
   console.log(`  dashboard + Connect/gRPC-Web  http://${display}:${httpPort}`);
   console.log(`  gRPC/Connect h2c (services)   http://127.0.0.1:${h2cPort}`);
   console.log(`  processes: ${config.processes.map((p) => p.name).join(", ") || "(none)"}`);
+  console.log(`  logs: ${config.logs.dir} (their output is in the dashboard's Logs panel)`);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -145,6 +161,7 @@ async function main(): Promise<void> {
     force.unref();
     await supervisor.stopAll();
     spawner.close();
+    logStore.close();
     clearInterval(ticker);
     clearInterval(sampling);
     shutdown.abort();

@@ -20,6 +20,11 @@ test("restart from the Services panel: new pid, restart count +1 in the panel an
   await expect(row.getByTestId("process-pid")).not.toHaveText(pidBefore);
   await expect(node).toContainText(`restarts ${restartsBefore + 1}`, { timeout: 10_000 });
   await expect(node).toHaveAttribute("data-state", "ACTIVE", { timeout: 15_000 });
+  // The restart shows up as markers in the Logs panel.
+  const markers = page.getByTestId("log-marker");
+  await expect(markers.filter({ hasText: "calculator-server restart requested" })).toHaveCount(1, { timeout: 10_000 });
+  await expect(markers.filter({ hasText: /calculator-server stopped \((signal SIGTERM|code \d+)\)/ }).last()).toBeVisible();
+  await expect(markers.filter({ hasText: /calculator-server started \(pid \d+\)/ }).last()).toBeVisible();
 
   // A second click right away is refused by the rate limit, with the reason shown.
   await page.getByTestId("restart-calculator-server").click();

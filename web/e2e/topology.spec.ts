@@ -51,6 +51,7 @@ test("live graph: nodes, an ACTIVE edge with a rate, kill -9 and a hang", async 
   await expect(page.getByTestId("node-calculator-client")).toHaveAttribute("data-state", "DEAD", { timeout: 2000 });
   await expect(page.getByTestId("node-calculator-client")).toContainText("process exited (signal SIGKILL)");
   await page.screenshot({ path: `${SHOTS}/topology-killed.png` });
+  await expect(page.getByTestId("log-marker").filter({ hasText: /calculator-client exited \(signal SIGKILL\) → restarting in \d+ ms/ })).toBeVisible({ timeout: 5000 });
   await expect(page.getByTestId("node-calculator-client")).toHaveAttribute("data-state", "ACTIVE", { timeout: 15_000 });
   await expect(page.getByTestId("node-calculator-client")).toContainText("restarts 1");
   const reborn = await liveNode(page, "calculator-client");

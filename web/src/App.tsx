@@ -1,5 +1,6 @@
 import { ReactFlowProvider } from "@xyflow/react";
 import { DetailsPanel } from "./components/DetailsPanel";
+import { LogsPanel } from "./components/LogsPanel";
 import { ServicesPanel } from "./components/ServicesPanel";
 import { Legend } from "./components/Legend";
 import { StatusIndicator } from "./components/StatusIndicator";
@@ -46,8 +47,11 @@ export function App() {
               <TopologyGraph />
             </ReactFlowProvider>
           </div>
-          <div className="grid min-h-0 flex-[2] grid-cols-1 border-t border-slate-800 bg-slate-950">
+          <div className="grid min-h-0 flex-[2] grid-cols-[minmax(0,11fr)_minmax(0,9fr)] border-t border-slate-800 bg-slate-950">
             <ServicesPanel />
+            <div className="min-h-0 border-l border-slate-800">
+              <LogsPanel />
+            </div>
           </div>
         </div>
         <DetailsPanel />

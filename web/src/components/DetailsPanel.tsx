@@ -23,13 +23,8 @@ export function DetailsPanel() {
   const offset = useTopologyStore((s) => s.clockOffsetMs);
   const select = useTopologyStore((s) => s.select);
   const now = useNow(1000);
-  if (!selection) {
-    return (
-      <aside className="w-80 shrink-0 border-l border-slate-800 p-4 text-sm text-slate-400">
-        Click a service or a connection to see its details.
-      </aside>
-    );
-  }
+  // Nothing selected: the graph and the panels below get the whole width.
+  if (!selection) return null;
   let body: ReactNode;
   let title = "";
   if (selection.kind === "node") {

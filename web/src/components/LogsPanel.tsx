@@ -45,7 +45,7 @@ const LogRow = memo(function LogRow({ line }: { line: LogLineView }) {
     );
   }
   return (
-    <div data-testid="log-line" data-level={line.level} data-service={line.service} className="flex gap-2 px-2 hover:bg-slate-900">
+    <div data-testid="log-line" data-level={line.level} data-service={line.service} className="flex items-start gap-2 px-2 leading-5 hover:bg-slate-900">
       <span className="shrink-0 text-slate-500 tabular-nums">{time}</span>
       <button
         className="w-36 shrink-0 truncate text-left font-medium hover:underline"

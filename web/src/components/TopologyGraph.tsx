@@ -100,6 +100,11 @@ export function TopologyGraph() {
       <Background gap={24} color="#1e293b" />
       <Controls showInteractive={false} />
       <FitOnCountChange count={flowNodes.length} />
+      {!selection && (
+        <div className="pointer-events-none absolute right-3 top-3 z-10 text-xs text-slate-500">
+          click a service or a connection for details
+        </div>
+      )}
     </ReactFlow>
   );
 }
