@@ -40,11 +40,15 @@ function fail(msg: string): never {
 }
 
 function skipWs(): void {
-  while (P < E) {
-    const c = B[P];
-    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) P++;
+  let p = P;
+  const e = E;
+  const b = B;
+  while (p < e) {
+    const c = b[p];
+    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) p++;
     else break;
   }
+  P = p;
 }
 
 /** Validates one UTF-8 sequence starting at P (first byte >= 0x80); advances P. */
@@ -99,7 +103,17 @@ function scanString(decode: boolean): string | null {
   let parts: string[] | null = null;
   let segStart = P;
   sawEscape = false;
+  const b = B;
+  const e = E;
   for (;;) {
+    // Fast path over plain ASCII with locals (module variables are slower to touch per byte).
+    let p = P;
+    while (p < e) {
+      const c = b[p];
+      if (c === 0x22 || c === 0x5c || c < 0x20 || c >= 0x80) break;
+      p++;
+    }
+    P = p;
     if (P >= E) fail('unterminated string');
     const c = B[P];
     if (c === 0x22) {
@@ -281,6 +295,15 @@ function scanKey(): number {
   return i > 0 ? i : 0;
 }
 
+/** Decodes again the (escaped) string whose opening quote is at q; P stays where it was. */
+function reDecode(q: number): string {
+  const end = P;
+  P = q;
+  const s = scanString(true)!;
+  P = end;
+  return s;
+}
+
 const INT32_MAX = 2147483647;
 const INT32_MIN = -2147483648;
 
@@ -327,8 +350,14 @@ export function validateLine(buf: Buffer, start: number, end: number): LineResul
                 if (!integer) {
                   if (eventError === null) eventError = `value ${B.toString('latin1', ns, Math.min(P, ns + 40))} is not an integer literal`;
                 } else {
-                  const digits = P - ns - (B[ns] === 0x2d ? 1 : 0);
-                  const v = digits > 11 ? NaN : Number(B.toString('latin1', ns, P));
+                  const neg = B[ns] === 0x2d;
+                  const digits = P - ns - (neg ? 1 : 0);
+                  let v = NaN;
+                  if (digits <= 11) {
+                    v = 0;
+                    for (let q = neg ? ns + 1 : ns; q < P; q++) v = v * 10 + (B[q] - 48);
+                    if (neg) v = -v;
+                  }
                   if (!(v >= INT32_MIN && v <= INT32_MAX)) {
                     if (eventError === null) eventError = `value ${B.toString('latin1', ns, Math.min(P, ns + 40))} is outside int32`;
                   } else {
@@ -358,7 +387,9 @@ export function validateLine(buf: Buffer, start: number, end: number): LineResul
                   tsEnd = tsBuf.length;
                 }
               } else {
-                const s = scanString(true)!;
+                const q = P;
+                scanString(false);
+                const s = !sawEscape ? B.toString('utf8', q + 1, P - 1) : reDecode(q);
                 if (key === KEY_TYPE) type = s;
                 else user = s;
               }
