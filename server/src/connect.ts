@@ -3,17 +3,19 @@
 
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { DescService } from "@bufbuild/protobuf";
+import { LoadGeneratorService } from "@modular-runtime/proto/runtime/v1/load";
 import { LoggerService } from "@modular-runtime/proto/runtime/v1/logger";
 import { SupervisorService } from "@modular-runtime/proto/runtime/v1/supervisor";
 import { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
 import type { ServiceContainer } from "./services.js";
 
-export const allServices: DescService[] = [TopologyService, SupervisorService, LoggerService];
+export const allServices: DescService[] = [TopologyService, SupervisorService, LoggerService, LoadGeneratorService];
 
 export function routes(services: ServiceContainer) {
   return (router: ConnectRouter) => {
     router.service(TopologyService, services.topology);
     router.service(SupervisorService, services.supervisorService);
     router.service(LoggerService, services.logger);
+    router.service(LoadGeneratorService, services.load);
   };
 }

@@ -1,11 +1,13 @@
 // Builds the service implementations once, with their dependencies, for both listeners.
 
 import type { ServiceImpl } from "@connectrpc/connect";
+import type { LoadGeneratorService } from "@modular-runtime/proto/runtime/v1/load";
 import type { LoggerService } from "@modular-runtime/proto/runtime/v1/logger";
 import type { SupervisorService } from "@modular-runtime/proto/runtime/v1/supervisor";
 import type { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
 import type { Clock } from "./clock.js";
 import type { ProcessConfig, TopologyConfig } from "./config.js";
+import { createLoadGeneratorService } from "./services/load/load-service.js";
 import { createLoggerService } from "./services/logger/logger-service.js";
 import { LogStore } from "./services/logger/log-store.js";
 import { createSupervisorService } from "./services/supervisor/supervisor-service.js";
@@ -21,6 +23,7 @@ export interface ServiceContainer {
   supervisorService: ServiceImpl<typeof SupervisorService>;
   logStore: LogStore;
   logger: ServiceImpl<typeof LoggerService>;
+  load: ServiceImpl<typeof LoadGeneratorService>;
 }
 
 export interface ServiceOptions {
@@ -68,6 +71,7 @@ export function createServices(opts: ServiceOptions): ServiceContainer {
     logger: createLoggerService({ store: logStore, clock: opts.clock, shutdown: opts.shutdown }),
     registry,
     supervisor,
+    load: createLoadGeneratorService({ registry, clock: opts.clock, scheduler: opts.scheduler, shutdown: opts.shutdown }),
     topology: createTopologyService({
       registry,
       clock: opts.clock,

@@ -1,7 +1,8 @@
 // Puts the load generator on the topology: while at least one test runs, an instance named
 // `load-generator` is registered (in-process, straight into the registry), heartbeats, and
 // reports its calls aggregated per target and method once a second, so the load shows up as a
-// thick edge. It unregisters when the last test ends.
+// thick edge. It unregisters a few seconds after the last test ends (so the audience sees the
+// edge wind down rather than vanish).
 
 import { create } from "@bufbuild/protobuf";
 import {
@@ -18,6 +19,8 @@ import type { Scheduler } from "../topology/topology-watcher.js";
 
 export const LOAD_SOURCE_NAME = "load-generator";
 const REPORT_INTERVAL_MS = 1000;
+/** How long the source stays on the graph after the last test ended. */
+export const LINGER_MS = 5000;
 
 interface Aggregate {
   target: string;
@@ -36,6 +39,7 @@ export class LoadReporter {
   private readonly pending = new Map<string, Aggregate>();
   private reportTimer: unknown;
   private beatTimer: unknown;
+  private lingerTimer: unknown;
 
   constructor(
     private readonly registry: TopologyRegistry,
@@ -47,6 +51,11 @@ export class LoadReporter {
   /** A test started: make sure the source is on the graph. */
   acquire(): void {
     this.users++;
+    if (this.lingerTimer !== undefined) {
+      this.scheduler.clearTimeout(this.lingerTimer);
+      this.lingerTimer = undefined;
+      return; // still registered, timers still running
+    }
     if (this.users === 1) {
       this.ensureRegistered();
       this.reportTimer = this.scheduler.setTimeout(() => this.report(), REPORT_INTERVAL_MS);
@@ -59,6 +68,19 @@ export class LoadReporter {
     if (this.users === 0) return;
     this.users--;
     if (this.users > 0) return;
+    this.flush();
+    this.lingerTimer = this.scheduler.setTimeout(() => this.leave(), LINGER_MS);
+  }
+
+  /** Server shutdown: leave the graph now, no lingering timers. */
+  close(): void {
+    if (this.users > 0 || this.lingerTimer === undefined) return;
+    this.scheduler.clearTimeout(this.lingerTimer);
+    this.leave();
+  }
+
+  private leave(): void {
+    this.lingerTimer = undefined;
     this.flush();
     this.scheduler.clearTimeout(this.reportTimer);
     this.scheduler.clearTimeout(this.beatTimer);

@@ -32,7 +32,14 @@ const MAX_QUEUED = 64;
 
 export function createLoadGeneratorService(deps: LoadServiceDeps): ServiceImpl<typeof LoadGeneratorService> {
   const generator = deps.generator ?? new LoadGenerator(deps);
-  deps.shutdown.addEventListener("abort", () => generator.stopAll(), { once: true });
+  deps.shutdown.addEventListener(
+    "abort",
+    () => {
+      generator.stopAll();
+      generator.reporter.close();
+    },
+    { once: true },
+  );
 
   return {
     async *startLoad(req, ctx) {
