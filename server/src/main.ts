@@ -7,7 +7,7 @@
 // children first, then the listeners.
 
 import type { AddressInfo } from "node:net";
-import { once } from "node:events";
+import { once, setMaxListeners } from "node:events";
 import { buildApp } from "./app.js";
 import { systemClock } from "./clock.js";
 import { ConfigError, isLoopbackHost, loadConfig } from "./config.js";
@@ -90,6 +90,8 @@ async function main(): Promise<void> {
   }
 
   const shutdown = new AbortController();
+  // Every open stream (dashboards, watchers) listens for shutdown: many are expected.
+  setMaxListeners(10_000, shutdown.signal);
   const logStore = new LogStore({
     clock: systemClock,
     scheduler: systemScheduler,

@@ -1,7 +1,7 @@
 // Starts a real control server (both listeners on ephemeral loopback ports) for tests.
 
 import type { AddressInfo } from "node:net";
-import { once } from "node:events";
+import { once, setMaxListeners } from "node:events";
 import { buildApp } from "../src/app.js";
 import { systemClock } from "../src/clock.js";
 import { allServices } from "../src/connect.js";
@@ -23,6 +23,7 @@ export async function startTestServer(
   opts: { topology?: Partial<TopologyConfig>; controlToken?: string; shareToken?: string; allowedOrigins?: string[] } = {},
 ): Promise<TestServer> {
   const shutdown = new AbortController();
+  setMaxListeners(10_000, shutdown.signal);
   const topology: TopologyConfig = {
     heartbeatIntervalMs: 5000,
     staleMultiplier: 2,

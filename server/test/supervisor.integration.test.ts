@@ -90,7 +90,7 @@ describe("supervisor with real processes", () => {
     await until(() => groupMembers(pgid).length === 0, "an empty process group", 3000);
     expect(alive(grandchild)).toBe(false);
     expect(sup.get("stubborn").state).toBe("STOPPED");
-  });
+  }, 20_000);
 
   it("a killed child is RUNNING again with a new pid and one more restart", async () => {
     const spawner = new ProcessSpawner();
@@ -115,7 +115,7 @@ describe("supervisor with real processes", () => {
     expect(sup.get("sleeper").restarts).toBe(1);
     expect(sup.get("sleeper").lastExit).toBe("signal SIGKILL");
     console.log(`kill -9 -> new pid after ${back.toFixed(0)} ms`);
-  });
+  }, 20_000);
 
   it("kill -9 of the control server leaves no child or grandchild alive", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "mr-orphans-"));
@@ -158,5 +158,5 @@ describe("supervisor with real processes", () => {
     server.kill("SIGKILL");
     await until(() => all.every((p) => !alive(p)), `children ${all.join(", ")} to die`, 5000);
     expect(existsSync(config)).toBe(true);
-  });
+  }, 60_000);
 });
