@@ -124,8 +124,9 @@ describe("supervisor with real processes", () => {
       config,
       [
         "server: { webDir: /nonexistent }",
+        `logs: { dir: ${dir}/logs }`,
         "processes:",
-        `  - { name: a, command: sh, args: ["-c", "sleep 1000 & echo grandchild $!; sleep 1000"] }`,
+        `  - { name: a, command: sh, args: ["-c", "sleep 1000 & echo $! > ${dir}/grandchild.pid; sleep 1000"] }`,
         `  - { name: b, command: sh, args: ["-c", "trap '' TERM; sleep 1000"] }`,
         "",
       ].join("\n"),
@@ -149,11 +150,12 @@ describe("supervisor with real processes", () => {
     const end = Date.now() + 10_000;
     while (Date.now() < end) {
       pids = (await list()).map((p) => p.pid ?? 0).filter((p) => p > 0);
-      if (pids.length === 2 && /grandchild (\d+)/.test(out)) break;
+      if (pids.length === 2 && existsSync(path.join(dir, "grandchild.pid"))) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    const grandchild = Number(/grandchild (\d+)/.exec(out)![1]);
+    const grandchild = Number(readFileSync(path.join(dir, "grandchild.pid"), "utf8").trim());
     const all = [...pids, grandchild];
+    expect(grandchild).toBeGreaterThan(0);
     expect(all.every(alive)).toBe(true);
     server.kill("SIGKILL");
     await until(() => all.every((p) => !alive(p)), `children ${all.join(", ")} to die`, 5000);
