@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { intList, intOption, parseOptions, required, UsageError } from './args.js';
-import { DEFAULT_TYPES, generate, type Distribution } from './generate/generator.js';
+import { DEFAULT_DAYS, DEFAULT_TYPES, generate, type Distribution } from './generate/generator.js';
 import { loadRules, RulesError } from './rules.js';
 import { runDuckdb } from './engines/duckdb-engine.js';
 import { runDuckdbSql } from './engines/duckdb-sql-engine.js';
@@ -17,11 +17,12 @@ import { runBench } from './bench/bench.js';
 const USAGE = `pipeline — event generator, engines and benchmarks (see ../shared/DESIGN.md §4.2–4.5)
 
 Usage:
-  pnpm pipeline generate --events N --seed S --out FILE [--users U]
+  pnpm pipeline generate --events N --seed S --out FILE [--users U] [--days D]
         [--distribution uniform|zipf|burst] [--invalid-ratio R] [--types a,b,c]
       Writes N non-blank NDJSON lines, reproducibly (same arguments, same bytes).
       --invalid-ratio R (0..1, default 0) mixes in every kind of invalid line, plus tricky valid
-      lines, blank lines and CRLF endings. Defaults: --users 10000, --distribution uniform.
+      lines, blank lines and CRLF endings. Defaults: --users 10000, --distribution uniform,
+      --days 7 (event times spread over that many days from 2026-01-01).
 
   pnpm pipeline run --mode duckdb|duckdb-sql|monolith|split --input FILE --out DIR
         [--rules FILE] [--batch-size B] [--partitions P] [--threads N] [--control-url URL]
@@ -33,7 +34,7 @@ Usage:
       split       not available yet
 
   pnpm pipeline bench [--modes duckdb,monolith] [--events 1000000,10000000] [--runs 3]
-        [--seed S] [--users U] [--distribution D] [--rules FILE] [--out-dir reports/bench]
+        [--seed S] [--users U] [--days D] [--distribution D] [--rules FILE] [--out-dir reports/bench]
         [--threads N] [--batch-size B] [--partitions P]
       Generates inputs once (cached in .cache/pipeline-bench), runs the modes interleaved,
       checks that checksums agree and writes bench.md and bench.json. duckdb-sql is always
@@ -68,13 +69,14 @@ function ensureDir(path: string, option: string): void {
 
 async function cmdGenerate(argv: string[]): Promise<void> {
   const cmd = 'generate';
-  const o = parseOptions(argv, { events: 'string', seed: 'string', users: 'string', distribution: 'string', 'invalid-ratio': 'string', types: 'string', out: 'string', help: 'flag' }, cmd);
+  const o = parseOptions(argv, { events: 'string', seed: 'string', users: 'string', days: 'string', distribution: 'string', 'invalid-ratio': 'string', types: 'string', out: 'string', help: 'flag' }, cmd);
   if (o.has('help')) { console.log(USAGE); return; }
   const events = intOption(o, 'events', cmd, { min: 0 });
   if (events === undefined) throw new UsageError(`${cmd}: missing required option --events`);
   const seed = intOption(o, 'seed', cmd, { min: 0 });
   if (seed === undefined) throw new UsageError(`${cmd}: missing required option --seed`);
   const users = intOption(o, 'users', cmd, { min: 1, max: 10_000_000, fallback: 10_000 })!;
+  const days = intOption(o, 'days', cmd, { min: 1, max: 365, fallback: DEFAULT_DAYS })!;
   const distribution = (o.get('distribution') ?? 'uniform') as Distribution;
   if (!DISTRIBUTIONS.includes(distribution)) throw new UsageError(`${cmd}: unknown --distribution ${JSON.stringify(distribution)} (expected uniform, zipf or burst)`);
   const ratioText = o.get('invalid-ratio') ?? '0';
@@ -95,7 +97,7 @@ async function cmdGenerate(argv: string[]): Promise<void> {
   let lastReport = 0;
   const showProgress = events >= 2_000_000;
   const stats = await generate({
-    events, seed, users, distribution, invalidRatio, types, out,
+    events, seed, users, days, distribution, invalidRatio, types, out,
     onProgress: showProgress
       ? (n) => {
           if (n - lastReport >= 1_000_000) {
@@ -170,7 +172,7 @@ async function main(argv: string[]): Promise<number> {
     case 'generate': await cmdGenerate(rest); return 0;
     case 'run': return cmdRun(rest);
     case 'bench': {
-      const o = parseOptions(rest, { modes: 'string', events: 'string', runs: 'string', seed: 'string', users: 'string', distribution: 'string', rules: 'string', 'out-dir': 'string', threads: 'string', 'batch-size': 'string', partitions: 'string', help: 'flag' }, 'bench');
+      const o = parseOptions(rest, { modes: 'string', events: 'string', runs: 'string', seed: 'string', users: 'string', days: 'string', distribution: 'string', rules: 'string', 'out-dir': 'string', threads: 'string', 'batch-size': 'string', partitions: 'string', help: 'flag' }, 'bench');
       if (o.has('help')) { console.log(USAGE); return 0; }
       const modes = (o.get('modes') ?? 'duckdb,monolith').split(',').map((s) => s.trim());
       for (const m of modes) {
@@ -187,6 +189,7 @@ async function main(argv: string[]): Promise<number> {
         runs: intOption(o, 'runs', 'bench', { min: 1, max: 100, fallback: 3 })!,
         seed: intOption(o, 'seed', 'bench', { min: 0, fallback: 42 })!,
         users: intOption(o, 'users', 'bench', { min: 1, fallback: 10_000 })!,
+        days: intOption(o, 'days', 'bench', { min: 1, max: 365, fallback: DEFAULT_DAYS })!,
         distribution,
         rulesPath,
         outDir: resolve(o.get('out-dir') ?? 'reports/bench'),

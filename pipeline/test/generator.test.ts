@@ -33,6 +33,22 @@ describe('generator', () => {
     }
   });
 
+  it('spreads event times over --days days from 2026-01-01 (default 7), bounding the windows', async () => {
+    const dayOf = (bytes: Buffer) => {
+      const days = new Set<string>();
+      for (const l of bytes.toString('utf8').split('\n')) {
+        const m = /"ts":"(2026-\d\d-\d\d)T/.exec(l);
+        if (m) days.add(m[1]);
+      }
+      return [...days].sort();
+    };
+    // A few special timestamps (1969, leap days) are mixed in on purpose; regular ones are 2026.
+    expect(dayOf((await gen('days1.ndjson', { days: 1 })).bytes).filter((d) => d !== '2026-01-01')).toEqual([]);
+    const week = dayOf((await gen('week.ndjson')).bytes);
+    expect(week).toEqual(['2026-01-01', '2026-01-02', '2026-01-03', '2026-01-04', '2026-01-05', '2026-01-06', '2026-01-07']);
+    await expect(gen('bad.ndjson', { days: 0 })).rejects.toThrow(/days must be an integer in 1..365, got 0/);
+  });
+
   it('differs for different seeds', async () => {
     const a = await gen('s1', { seed: 1 });
     const b = await gen('s2', { seed: 2 });

@@ -16,6 +16,7 @@ export interface BenchOptions {
   runs: number;
   seed: number;
   users: number;
+  days: number;
   distribution: Distribution;
   rulesPath?: string;
   outDir: string;
@@ -25,7 +26,7 @@ export interface BenchOptions {
 }
 
 /** Bumped whenever the generator's output changes, so cached inputs are not reused wrongly. */
-const GENERATOR_VERSION = 1;
+const GENERATOR_VERSION = 2;
 const CLI = join(REPO_ROOT, 'pipeline/src/cli.ts');
 
 interface RunRecord {
@@ -98,7 +99,7 @@ function timedRun(cmd: string, args: string[]): Promise<{ code: number; seconds:
 }
 
 async function ensureInput(o: BenchOptions, events: number, cacheDir: string): Promise<string> {
-  const name = `events-v${GENERATOR_VERSION}-n${events}-s${o.seed}-u${o.users}-${o.distribution}-valid.ndjson`;
+  const name = `events-v${GENERATOR_VERSION}-n${events}-s${o.seed}-u${o.users}-d${o.days}-${o.distribution}-valid.ndjson`;
   const path = join(cacheDir, name);
   if (existsSync(path)) {
     process.stderr.write(`bench: using cached input ${path}\n`);
@@ -107,7 +108,7 @@ async function ensureInput(o: BenchOptions, events: number, cacheDir: string): P
   process.stderr.write(`bench: generating ${events.toLocaleString('en-US')} events → ${path}\n`);
   const tmp = path + '.tmp';
   const t0 = Date.now();
-  await generate({ events, seed: o.seed, users: o.users, distribution: o.distribution, invalidRatio: 0, types: DEFAULT_TYPES, out: tmp });
+  await generate({ events, seed: o.seed, users: o.users, days: o.days, distribution: o.distribution, invalidRatio: 0, types: DEFAULT_TYPES, out: tmp });
   renameSync(tmp, path);
   process.stderr.write(`bench: generated in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   return path;
@@ -271,7 +272,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
     '',
     `Load average (1/5/15 min) at start ${loadBefore.join(' / ')}, at end ${loadAfter.join(' / ')} — other processes on the box add noise.`,
     '',
-    `Input: generated with seed ${o.seed}, ${o.users} users, ${o.distribution} distribution, no invalid lines (so the plain-SQL baseline can read the same file). ` +
+    `Input: generated with seed ${o.seed}, ${o.users} users, event times over ${o.days} days, ${o.distribution} distribution, no invalid lines (so the plain-SQL baseline can read the same file). ` +
       `Rules: ${o.rulesPath ?? 'default (§4.3)'}. ${o.runs} run(s) per mode, interleaved; medians shown.`,
     '',
     table,

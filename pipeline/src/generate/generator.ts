@@ -14,6 +14,8 @@ export interface GenerateOptions {
   invalidRatio: number;
   types: string[];
   out: string;
+  /** Span of event time in days from 2026-01-01 (1..365): it bounds the number of windows. */
+  days?: number;
   /** Called now and then with the number of lines written so far. */
   onProgress?: (written: number) => void;
 }
@@ -32,7 +34,11 @@ const CHUNK_BYTES = 8 * 1024 * 1024;
 // Room kept free at the end of a chunk: more than the longest line (the >1 MiB invalid one).
 const LINE_RESERVE = 1536 * 1024;
 const YEAR_START = Date.UTC(2026, 0, 1) / 1000;
-const SECONDS_2026 = 365 * 86400;
+/**
+ * Default span of event time: one week. Like a real log, a bigger file is denser, not longer,
+ * so the number of (window, type) groups stays bounded and memory can stay flat with size.
+ */
+export const DEFAULT_DAYS = 7;
 const TWO = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
 
 const OFFSETS = ['+02:00', '-05:00', '+05:30', '-03:30', '+09:00', '+00:00', '-00:00', '+14:00', '-11:00', '+23:59'];
@@ -89,6 +95,8 @@ function sampleCdf(cdf: Float64Array, u: number): number {
 }
 
 export async function generate(opts: GenerateOptions): Promise<GenerateStats> {
+  const span = opts.days ?? DEFAULT_DAYS;
+  if (!Number.isInteger(span) || span < 1 || span > 365) throw new RangeError(`days must be an integer in 1..365, got ${span}`);
   const rng = new Rng(opts.seed);
   const days = dayPrefixes();
   const users = userNames(opts.users);
@@ -231,6 +239,7 @@ function putSpecial(dst: Buffer, p: number, l: string | Buffer, eol: string): nu
 function fill(st: FillState, chunk: Buffer): number {
   const { rng, opts, ratio, trickyRatio, cdf, typeCdf, dayBytes, userBytes, typeBytes, offsetBytes, specialTsBytes, metaPrefix } = st;
   const burst = opts.distribution === 'burst';
+  const spanSeconds = (opts.days ?? DEFAULT_DAYS) * 86400;
   const limit = CHUNK_BYTES - LINE_RESERVE;
   const events = opts.events;
   let p = 0;
@@ -271,14 +280,14 @@ function fill(st: FillState, chunk: Buffer): number {
       let sec: number;
       if (burst) {
         if (st.burstLeft === 0) {
-          st.burstCentre = rng.int(SECONDS_2026 - 600);
+          st.burstCentre = rng.int(spanSeconds - 600);
           st.burstLeft = 200 + rng.int(5000);
         }
         st.burstLeft--;
         // Most events within seconds of the centre, a tail over ten minutes.
         sec = st.burstCentre + ((fmt & 0xf0000) === 0 ? rng.int(600) : rng.int(20));
       } else {
-        sec = rng.int(SECONDS_2026);
+        sec = rng.int(spanSeconds);
       }
       const day = (sec / 86400) | 0;
       const sod = sec - day * 86400;
