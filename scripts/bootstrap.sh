@@ -9,7 +9,7 @@ QUIET="${1:-}"
 say() { [ "$QUIET" = "--quiet" ] || echo "bootstrap: $*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------------------
-APT_PACKAGES=(chromium libsimdjson-dev ninja-build)
+APT_PACKAGES=(chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
