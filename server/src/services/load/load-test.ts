@@ -5,6 +5,7 @@
 // go out as soon as they can (late, and charged for the wait) and the interval is flagged
 // saturated. Clock and timers are injected so tests can drive the schedule by hand.
 
+import { setMaxListeners } from "node:events";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { LoadMetricsSchema, LoadSummarySchema, LoadTestState, type LoadMetrics, type LoadSummary } from "@modular-runtime/proto/runtime/v1/load";
@@ -82,6 +83,8 @@ export class LoadTest {
     readonly spec: LoadTestSpec,
     private readonly deps: LoadTestDeps,
   ) {
+    // Every call in flight listens on the one abort signal.
+    setMaxListeners(0, this.abort.signal);
     this.startedAt = deps.clock.now();
     this.startedAtWall = deps.clock.wallNow();
     this.iStartedAt = this.startedAt;
