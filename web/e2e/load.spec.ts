@@ -1,6 +1,5 @@
 // The Load panel as a speaker uses it: pick calculator-server, start a preset, watch the live
 // chart grow and the edge appear on the topology, stop the test, keep a screenshot.
-// Assumes <LoadPanel /> is on the main page (App.tsx).
 
 import { expect, test } from "@playwright/test";
 
@@ -8,6 +7,8 @@ const SHOTS = "../test-results/screenshots";
 
 test("start a load from the UI, see the live chart move, stop it", async ({ page }) => {
   await page.goto("/");
+  await page.getByTestId("tab-load").click();
+  await expect(page).toHaveURL(/tab=load/);
   const panel = page.getByTestId("load-panel");
   await expect(panel).toBeVisible();
   await expect(page.getByTestId("load-stream-status")).toHaveText("live", { timeout: 15_000 });

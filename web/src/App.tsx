@@ -1,7 +1,7 @@
 import { ReactFlowProvider } from "@xyflow/react";
 import { DetailsPanel } from "./components/DetailsPanel";
 import { LogsPanel } from "./components/LogsPanel";
-import { ServicesPanel } from "./components/ServicesPanel";
+import { BottomTabs } from "./components/BottomTabs";
 import { Legend } from "./components/Legend";
 import { StatusIndicator } from "./components/StatusIndicator";
 import { TopologyGraph } from "./components/TopologyGraph";
@@ -48,7 +48,7 @@ export function App() {
             </ReactFlowProvider>
           </div>
           <div className="grid min-h-0 flex-[2] grid-cols-[minmax(0,11fr)_minmax(0,9fr)] border-t border-slate-800 bg-slate-950">
-            <ServicesPanel />
+            <BottomTabs />
             <div className="min-h-0 border-l border-slate-800">
               <LogsPanel />
             </div>

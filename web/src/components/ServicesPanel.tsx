@@ -90,7 +90,6 @@ export function ServicesPanel() {
   return (
     <section data-testid="services-panel" className="flex min-h-0 flex-col">
       <div className="flex items-center gap-3 px-4 py-2">
-        <h2 className="text-sm font-semibold uppercase tracking-wide text-slate-300">Services</h2>
         <span className="text-xs" style={{ color: streamStatusColor[status] }}>
           {status}
         </span>
