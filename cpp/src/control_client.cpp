@@ -225,8 +225,9 @@ std::unique_ptr<ControlClient> ControlClient::start(const Options& opts, std::st
 void ControlClient::heartbeat_loop() {
   std::int64_t seq = 0;
   std::unique_lock lock(mu_);
+  // The first beat goes out at once, so the node leaves REGISTERED as soon as the run starts.
   for (;;) {
-    if (cv_.wait_for(lock, std::chrono::milliseconds(interval_ms_), [&] { return stop_; })) return;
+    if (stop_) return;
     lock.unlock();
     ++seq;
     std::string body = "{\"instanceId\":";
@@ -237,6 +238,7 @@ void ControlClient::heartbeat_loop() {
     std::string error;
     if (http_post_json(opts_.url, "/runtime.v1.TopologyService/SendHeartbeat", body, opts_.timeout_ms, &error)) ++sent_;
     lock.lock();
+    if (cv_.wait_for(lock, std::chrono::milliseconds(interval_ms_), [&] { return stop_; })) return;
   }
 }
 
