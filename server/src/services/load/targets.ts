@@ -2,11 +2,12 @@
 // service instance, a method and a payload into a `call()` the generator fires at its rate.
 // Adding a target (e.g. the pipeline's ingest, once it exists) means adding one adapter here.
 
-import { fromJsonString } from "@bufbuild/protobuf";
+import { fromJsonString, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { CalculateRequestSchema, CalculatorService, Operation, type CalculateRequest } from "@modular-runtime/proto/calculator/v1/calculator";
 import type { ServiceNode } from "@modular-runtime/proto/runtime/v1/topology";
+import { grpcFrame, RawGrpcClient } from "./raw-grpc.js";
 
 /** One prepared target: fire `call` as often as the schedule says; `close` frees connections. */
 export interface LoadTarget {
@@ -28,7 +29,7 @@ export interface TargetAdapter {
 
 export type TransportFactory = (address: string) => Transport;
 
-/** gRPC over h2c, what the services speak on their own ports. */
+/** gRPC over h2c through a full Connect client. */
 export const grpcTransport: TransportFactory = (address) => createGrpcTransport({ baseUrl: `http://${address}` });
 
 export const CALCULATE = "calculator.v1.CalculatorService/Calculate";
@@ -45,14 +46,27 @@ function parsePayload(payload: Uint8Array): CalculateRequest {
   }
 }
 
-/** The calculator demo (`CalculatorService/Calculate`). */
-export function calculatorAdapter(transportFor: TransportFactory = grpcTransport): TargetAdapter {
+/**
+ * The calculator demo (`CalculatorService/Calculate`). By default it speaks gRPC over h2c with a
+ * pre-encoded request (see raw-grpc.ts); with a transport factory it uses a full Connect client.
+ */
+export function calculatorAdapter(transportFor?: TransportFactory): TargetAdapter {
   return {
     methods: [CALCULATE],
     isDefaultFor: (node) => node.metadata["demo"] === "calculator" || node.name.startsWith("calculator"),
     prepare(node, method, payload) {
       const request = parsePayload(payload);
       if (request.operation === Operation.UNSPECIFIED) request.operation = Operation.ADD;
+      if (!transportFor) {
+        const raw = new RawGrpcClient(`http://${node.address}`);
+        const frame = grpcFrame(toBinary(CalculateRequestSchema, request));
+        const path = `/${CALCULATE}`;
+        return {
+          method,
+          call: (signal, timeoutMs) => raw.call(path, frame, signal, timeoutMs),
+          close: () => raw.close(),
+        };
+      }
       const client = createClient(CalculatorService, transportFor(node.address));
       return {
         method,
