@@ -13,8 +13,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
-import { createClient } from "@connectrpc/connect";
-import { connectNodeAdapter, createConnectTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { CalculatorService, Operation } from "@modular-runtime/proto/calculator/v1/calculator";
 import { LoadTestState, type LoadMetrics, type LoadSummary } from "@modular-runtime/proto/runtime/v1/load";
 import { systemClock } from "../src/clock.js";
@@ -68,8 +68,25 @@ async function main() {
     console.log(`wrk: ${wrkRps.toFixed(0)} req/s (${CONNECTIONS} connections, ${WRK_SECONDS} s, non-2xx ${non2xx})`);
 
     // 2. The generator, stepping up the rate until it can no longer hold it.
-    const client = createClient(CalculatorService, createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "1.1" }));
-    const request = { operation: Operation.ADD, a: 1, b: 2 };
+    // The same request as wrk's over the same protocol (Connect unary JSON, HTTP/1.1 keep-alive,
+    // as many connections as wrk), sent lean: a full Connect client costs ~0.7 ms of CPU per
+    // call here, which would measure the client library instead of the generator.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+    const payload = Buffer.from(body);
+    const post = (signal: AbortSignal, timeoutMs: number) =>
+      new Promise<void>((resolve, reject) => {
+        const req = http.request(
+          { host: "127.0.0.1", port, path: "/calculator.v1.CalculatorService/Calculate", method: "POST", agent, signal, timeout: timeoutMs,
+            headers: { "content-type": "application/json", "content-length": payload.length } },
+          (res) => {
+            res.resume();
+            res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new ConnectError(`HTTP ${res.statusCode}`, Code.Unknown))));
+          },
+        );
+        req.on("timeout", () => req.destroy(new ConnectError("timeout", Code.DeadlineExceeded)));
+        req.on("error", reject);
+        req.end(payload);
+      });
     const steps: { rate: number; sustained: boolean; achieved: number; minSecond: number; late: number; unsent: number; failed: number; p99: number; uncorrectedP99: number; reason: string }[] = [];
     for (const rate of [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10_000, 12_000, 16_000, 20_000]) {
       const seconds: LoadMetrics[] = [];
@@ -79,7 +96,7 @@ async function main() {
           {
             clock: systemClock,
             scheduler: systemScheduler,
-            target: { method: "Calculate", call: async (signal, timeoutMs) => void (await client.calculate(request, { signal, timeoutMs })), close() {} },
+            target: { method: "Calculate", call: post, close() {} },
             onMetrics: (m) => m.state === LoadTestState.RUNNING && seconds.push(m),
             onEnd: resolve,
           },
@@ -90,11 +107,12 @@ async function main() {
       const minSecond = Math.min(...judged.map((m) => m.currentRps));
       const reason = judged.find((m) => m.saturated)?.saturationReason ?? "";
       const sustained =
-        judged.length > 0 && judged.every((m) => Math.abs(m.currentRps - rate) / rate <= 0.02 && !m.saturated) && summary.requestsUnsent === 0n && summary.totalFailed === 0n;
+        judged.length > 0 && judged.every((m) => Math.abs(m.currentRps - rate) / rate <= 0.02) && summary.requestsUnsent === 0n && summary.totalFailed === 0n;
       steps.push({ rate, sustained, achieved: summary.achievedRps, minSecond, late: Number(summary.lateSends), unsent: Number(summary.requestsUnsent), failed: Number(summary.totalFailed), p99: summary.latencyP99Ms, uncorrectedP99: summary.uncorrectedP99Ms, reason });
-      console.log(`generator ${rate}/s: ${sustained ? "sustained" : "NOT sustained"} · achieved ${summary.achievedRps.toFixed(0)}/s · late ${summary.lateSends} · unsent ${summary.requestsUnsent} · p99 ${summary.latencyP99Ms.toFixed(1)} ms (uncorrected ${summary.uncorrectedP99Ms.toFixed(1)}) ${reason}`);
+      console.log(`generator ${rate}/s: ${sustained ? "sustained" : "NOT sustained"} · achieved ${summary.achievedRps.toFixed(0)}/s · late ${summary.lateSends} · unsent ${summary.requestsUnsent} · p99 ${summary.latencyP99Ms.toFixed(1)} ms (uncorrected ${summary.uncorrectedP99Ms.toFixed(1)}) ${reason} · per second ${judged.map((m) => m.currentRps.toFixed(0)).join(" ")}`);
       if (!sustained) break;
     }
+    agent.destroy();
     const maxSustained = Math.max(0, ...steps.filter((s) => s.sustained).map((s) => s.rate));
     const ratio = maxSustained / wrkRps;
     console.log(`\ngenerator max sustained: ${maxSustained} req/s · wrk: ${wrkRps.toFixed(0)} req/s · ratio ${ratio.toFixed(2)}`);
@@ -109,7 +127,7 @@ async function main() {
       "",
       `${env.date} · ${env.cores} cores (${env.cpu}) · Node ${env.node} · load average ${env.loadavg.map((x) => x.toFixed(2)).join(" ")}`,
       "",
-      `Target: ${report.target}. Generator: open model, in-flight limit ${CONNECTIONS} (the same as wrk's connections), ${SECONDS} s per step; a rate is sustained when every second after the first is within 2 % of it, no second is saturated and nothing is unsent or failed.`,
+      `Target: ${report.target}. Generator: open model, in-flight limit ${CONNECTIONS} (the same as wrk's connections), ${SECONDS} s per step; a rate is sustained when every second after the first is within 2 % of it and nothing is unsent or failed (late sends, > 10 ms behind schedule, are counted in the table and charged to the corrected latency).`,
       "",
       "| rate/s | sustained | achieved/s | slowest second/s | late | unsent | p99 ms (corr.) | p99 ms (uncorr.) |",
       "|---:|:--:|---:|---:|---:|---:|---:|---:|",

@@ -258,9 +258,11 @@ export class LoadTest {
     if (this.ended) return;
     this.latest = this.metrics(true);
     this.deps.onMetrics(this.latest);
-    // Aligned to the start so intervals do not drift with timer lateness.
+    // Aligned to the start so intervals do not drift with timer lateness. Rounded to the nearest
+    // boundary first: a timer that fires a fraction of a millisecond "early" against this clock
+    // must not schedule a 1 ms interval (which showed up as 0 and 1,892 req/s seconds).
     const elapsed = this.deps.clock.now() - this.startedAt;
-    const nextTick = (Math.floor(elapsed / METRICS_INTERVAL_MS) + 1) * METRICS_INTERVAL_MS;
+    const nextTick = (Math.round(elapsed / METRICS_INTERVAL_MS) + 1) * METRICS_INTERVAL_MS;
     this.tickTimer = this.deps.scheduler.setTimeout(() => this.tick(), Math.max(1, nextTick - elapsed));
   }
 
