@@ -33,38 +33,6 @@ function fakeTarget(clock: FakeClock, sched: FakeScheduler, latency: (now: numbe
   };
 }
 
-/** Like FakeScheduler, but a clock moved on by hand (a stalled process) never goes back. */
-class MonotonicScheduler extends FakeScheduler {
-  private own: { at: number; fn: () => void; id: number }[] = [];
-  private seq = 1;
-  constructor(private readonly c: FakeClock) {
-    super(c);
-  }
-  override setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.seq++;
-    this.own.push({ at: this.c.now() + ms, fn, id });
-    return id;
-  }
-  override clearTimeout(h: unknown): void {
-    this.own = this.own.filter((t) => t.id !== h);
-  }
-  override get pending(): number {
-    return this.own.length;
-  }
-  override advance(ms: number): void {
-    const end = this.c.now() + ms;
-    for (;;) {
-      this.own.sort((a, b) => a.at - b.at || a.id - b.id);
-      const t = this.own[0];
-      if (!t || t.at > end) break;
-      this.own.shift();
-      if (t.at > this.c.now()) this.c.advance(t.at - this.c.now());
-      t.fn();
-    }
-    if (end > this.c.now()) this.c.advance(end - this.c.now());
-  }
-}
-
 function setup(
   spec: Partial<LoadTestSpec>,
   latency: (now: number, n: number) => number | ConnectError,
@@ -183,7 +151,7 @@ describe("LoadTest schedule (open model)", () => {
     const s = setup({ ratePerSecond: 1000, durationMs: 3000, maxInFlight: 1000 }, (_now, n) => {
       if (n === 500) clock!.advance(300);
       return 1;
-    }, (c) => new MonotonicScheduler(c));
+    });
     clock = s.clock;
     await s.run(3100);
     const sum = s.summary()!;
