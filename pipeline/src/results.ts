@@ -18,11 +18,8 @@ export interface WindowGroup {
   sum: bigint | number | string;
 }
 
-export interface Results {
-  lines: number;
-  valid: number;
-  invalid: number;
-  dropped: number;
+/** What an engine's aggregation produces. */
+export interface Aggregates {
   aggregated: number;
   byType: Group[];
   byUser: Group[];
@@ -30,6 +27,13 @@ export interface Results {
   byWindow: WindowGroup[];
   /** Pre-rendered, sorted contents of the byWindow array; used instead of byWindow when set. */
   byWindowJson?: string[];
+}
+
+export interface Results extends Aggregates {
+  lines: number;
+  valid: number;
+  invalid: number;
+  dropped: number;
 }
 
 export interface DeadLetter {

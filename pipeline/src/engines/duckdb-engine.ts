@@ -152,18 +152,7 @@ export async function runDuckdb(input: string, rules: Rules, outDir: string): Pr
         'CREATE TEMP VIEW events AS SELECT ev.epoch, ty.s AS type, us.s AS "user", ev.v FROM ev JOIN types ty ON ty.id = ev.t JOIN users us ON us.id = ev.u',
       );
       const agg = await aggregateEvents(conn, rules);
-      const results: Results = {
-        lines,
-        valid,
-        invalid,
-        dropped: valid - agg.aggregated,
-        aggregated: agg.aggregated,
-        byType: agg.byType,
-        byUser: agg.byUser,
-        byTag: agg.byTag,
-        byWindow: agg.byWindow,
-        byWindowJson: agg.byWindowJson,
-      };
+      const results: Results = { lines, valid, invalid, dropped: valid - agg.aggregated, ...agg };
       const text = resultsParts(results);
       const finished = process.hrtime.bigint();
       return writeOutputs(outDir, text, {

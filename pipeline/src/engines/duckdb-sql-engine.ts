@@ -29,18 +29,7 @@ export async function runDuckdbSql(input: string, rules: Rules, outDir: string):
     const n = await conn.runAndReadAll('SELECT count(*) FROM events');
     const lines = Number(n.getRows()[0][0] as bigint);
     const agg = await aggregateEvents(conn, rules);
-    const text = resultsParts({
-      lines,
-      valid: lines,
-      invalid: 0,
-      dropped: lines - agg.aggregated,
-      aggregated: agg.aggregated,
-      byType: agg.byType,
-      byUser: agg.byUser,
-      byTag: agg.byTag,
-      byWindow: agg.byWindow,
-        byWindowJson: agg.byWindowJson,
-    });
+    const text = resultsParts({ lines, valid: lines, invalid: 0, dropped: lines - agg.aggregated, ...agg });
     writeFileSync(join(outDir, 'dead-letters.ndjson'), '');
     const finished = process.hrtime.bigint();
     return writeOutputs(outDir, text, {

@@ -3,7 +3,7 @@
 // events; sorting by key bytes happens in results.ts, not in SQL.
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Condition, Rules } from '../rules.js';
-import { jsonString, type Group, type WindowGroup } from '../results.js';
+import { jsonString, type Aggregates, type Group, type WindowGroup } from '../results.js';
 
 const YEAR_1 = -62135596800; // 0001-01-01T00:00:00Z
 const YEAR_9999_END = 253402300799; // 9999-12-31T23:59:59Z
@@ -36,16 +36,6 @@ export function conditionSql(c: Condition): string {
   }
 }
 
-export interface SqlAggregates {
-  aggregated: number;
-  byType: Group[];
-  byUser: Group[];
-  byTag: Group[];
-  byWindow: WindowGroup[];
-  /** The byWindow array's contents, already canonical JSON (then byWindow is empty). */
-  byWindowJson?: string[];
-}
-
 async function groups(conn: DuckDBConnection, sql: string): Promise<Group[]> {
   // getColumns() converts far faster than getRows() for large results.
   const cols = (await conn.runAndReadAll(sql)).getColumns();
@@ -59,7 +49,7 @@ async function groups(conn: DuckDBConnection, sql: string): Promise<Group[]> {
 }
 
 /** Runs the rules and aggregations over relation `events`; returns unsorted groups. */
-export async function aggregateEvents(conn: DuckDBConnection, rules: Rules): Promise<SqlAggregates> {
+export async function aggregateEvents(conn: DuckDBConnection, rules: Rules): Promise<Aggregates> {
   const drop = rules.drop.length === 0 ? 'FALSE' : rules.drop.map(conditionSql).join(' OR ');
   await conn.run(`CREATE OR REPLACE TEMP TABLE kept AS SELECT epoch, type, "user", v FROM events WHERE NOT (${drop})`);
   const n = await conn.runAndReadAll('SELECT count(*) FROM kept');
