@@ -15,7 +15,7 @@ import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { CalculatorService, Operation } from "@modular-runtime/proto/calculator/v1/calculator";
+import { CalculatorService } from "@modular-runtime/proto/calculator/v1/calculator";
 import { LoadTestState, type LoadMetrics, type LoadSummary } from "@modular-runtime/proto/runtime/v1/load";
 import { systemClock } from "../src/clock.js";
 import { LoadTest } from "../src/services/load/load-test.js";

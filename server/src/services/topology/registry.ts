@@ -462,7 +462,7 @@ export class TopologyRegistry {
     for (const id of this.visibleEdges) if (!next.has(id)) this.emit({ kind: "edge", id, urgent: true });
     this.visibleEdges = next;
     // Forget traffic statistics of edges whose source is gone, so a new instance starts clean.
-    for (const [id, st] of this.stats) if (!next.has(id)) this.stats.delete(id);
+    for (const id of this.stats.keys()) if (!next.has(id)) this.stats.delete(id);
   }
 
   private declared(source: string, target: string): boolean {
