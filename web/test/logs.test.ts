@@ -10,7 +10,7 @@ import {
   type LoggerService,
   type SubscribeLogsRequest,
 } from "@modular-runtime/proto/runtime/v1/logger";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import {
   emptyFilters,
   filtersFromSearch,
@@ -188,7 +188,9 @@ describe("log stream", () => {
     } as unknown as Client<typeof LoggerService>;
     const stream = createLogStream(client, { ...emptyFilters, level: "WARN" }, () => useLogStore.getState());
     stream.start();
-    await new Promise((r) => setTimeout(r, 500));
+    // The reconnect waits 250 ms and the store is fed in batches: wait for the outcome itself, not
+    // for a fixed time that a busy machine may overrun.
+    await vi.waitFor(() => expect(useLogStore.getState().lines).toHaveLength(4), { timeout: 10_000, interval: 20 });
     stream.stop();
     expect(requests).toHaveLength(2);
     expect(requests[0]!.filter?.minLevel).toBe(LogLevel.WARN);
