@@ -10,7 +10,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { CalculatorService, Operation } from "@modular-runtime/proto/calculator/v1/calculator";
 import { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
 import { controlEnv, exitWithParent, HealthState, ServiceType, TopologyReporter } from "@modular-runtime/service-kit";
-import { parseFlags } from "./flags.js";
+import { parseFlags } from "@modular-runtime/service-kit";
 
 const flags = parseFlags(process.argv.slice(2), { name: "calculator-client", rate: "20", target: "calculator-server" });
 const rate = Number(flags.rate);

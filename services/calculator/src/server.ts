@@ -12,7 +12,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { CalculatorService } from "@modular-runtime/proto/calculator/v1/calculator";
 import { controlEnv, exitWithParent, HealthState, ServiceType, TopologyReporter } from "@modular-runtime/service-kit";
 import { createCalculatorService } from "./calculator-service.js";
-import { parseFlags } from "./flags.js";
+import { parseFlags } from "@modular-runtime/service-kit";
 
 const flags = parseFlags(process.argv.slice(2), { name: "calculator-server", port: "0", host: "127.0.0.1" });
 const env = controlEnv();
