@@ -5,8 +5,11 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { MAX_LINE_BYTES } from './validator.js';
 
 export interface LineSink {
-  /** A non-blank line: bytes [start, end) of `buf`, without `\n` and trailing `\r`. */
-  line(buf: Buffer, start: number, end: number, lineNo: number): void;
+  /**
+   * A non-blank line: bytes [start, end) of `buf`, without `\n` and trailing `\r`. `offset` is
+   * the file offset of its first byte (only from frameFile and frameFileSteps).
+   */
+  line(buf: Buffer, start: number, end: number, lineNo: number, offset: number): void;
   /** A line longer than MAX_LINE_BYTES (without its newline). */
   oversize(lineNo: number): void;
 }
@@ -36,7 +39,7 @@ export function frameBuffer(buf: Buffer, sink: LineSink): number {
   return lineNo;
 }
 
-function emit(buf: Buffer, s: number, e: number, lineNo: number, sink: LineSink): void {
+function emit(buf: Buffer, s: number, e: number, lineNo: number, sink: LineSink, base = 0): void {
   // Order matters where §4.2 is terse: the trailing \r is not part of the line, a blank line is
   // skipped whatever its length, and only then does the 1 MiB limit apply.
   if (e > s && buf[e - 1] === 0x0d) e--;
@@ -45,15 +48,28 @@ function emit(buf: Buffer, s: number, e: number, lineNo: number, sink: LineSink)
     sink.oversize(lineNo);
     return;
   }
-  sink.line(buf, s, e, lineNo);
+  sink.line(buf, s, e, lineNo, base + s);
 }
 
 /** Streams the lines of a file through `sink`; returns the number of physical lines. */
 export function frameFile(path: string, sink: LineSink, onBytes?: (n: number) => void): number {
+  const steps = frameFileSteps(path, sink, onBytes);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * frameFile in steps: frames one chunk (8 MiB) per step and yields, so an asynchronous caller
+ * can wait (e.g. for backpressure) between chunks; returns the number of physical lines.
+ */
+export function* frameFileSteps(path: string, sink: LineSink, onBytes?: (n: number) => void): Generator<void, number, void> {
   const fd = openSync(path, 'r');
   try {
     const buf = Buffer.allocUnsafe(CHUNK);
     let filled = 0;
+    let base = 0; // file offset of buf[0]
     let lineNo = 0;
     // An overlong line is not kept: we only remember whether all of it was blank.
     let skipping = false;
@@ -77,7 +93,7 @@ export function frameFile(path: string, sink: LineSink, onBytes?: (n: number) =>
           endSkip();
         } else {
           lineNo++;
-          emit(buf, pos, nl, lineNo, sink);
+          emit(buf, pos, nl, lineNo, sink, base);
         }
         pos = nl + 1;
       }
@@ -85,24 +101,28 @@ export function frameFile(path: string, sink: LineSink, onBytes?: (n: number) =>
         if (skipping) endSkip();
         else if (pos < filled) {
           lineNo++;
-          emit(buf, pos, filled, lineNo, sink);
+          emit(buf, pos, filled, lineNo, sink, base);
         }
         return lineNo;
       }
       const rem = filled - pos;
       if (skipping) {
         skipBlank = skipBlank && isBlank(buf, pos, filled);
+        base += filled;
         filled = 0;
       } else if (rem > MAX_LINE_BYTES + 1) {
         // Longer than 1 MiB even without a trailing \r: too long unless it is all blank.
         lineNo++;
         skipping = true;
         skipBlank = isBlank(buf, pos, filled);
+        base += filled;
         filled = 0;
       } else {
         buf.copy(buf, 0, pos, filled);
+        base += pos;
         filled = rem;
       }
+      yield;
     }
   } finally {
     closeSync(fd);
