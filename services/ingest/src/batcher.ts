@@ -1,0 +1,115 @@
+// Turns framed lines into RawLines batches (pipeline.proto): cut at `batchSize` lines, at
+// `maxBytes` of line data, or when the oldest line has waited `maxWaitMs`. Consecutive batches
+// cover consecutive byte ranges and line ranges of the file, blank lines included, so any batch
+// can be replayed from its offsets.
+
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { LineSink } from "@modular-runtime/pipeline/line-reader";
+import { DeadLetterReason, type BatchSchema } from "@modular-runtime/proto/pipeline/v1/pipeline";
+
+export type BatchInit = MessageInitShape<typeof BatchSchema>;
+
+export interface BatcherOptions {
+  batchSize: number;
+  /** Line bytes per batch before it is cut (default 4 MiB). */
+  maxBytes?: number;
+  maxWaitMs?: number;
+  now?: () => number;
+}
+
+const ONE_MIB = 1024 * 1024;
+
+// Line numbers are written as pairs of native uint32 words, which is little-endian only here.
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error("ingest: needs a little-endian machine");
+
+export class Batcher implements LineSink {
+  /** Finished batches, in order, waiting to be sent. */
+  readonly ready: BatchInit[] = [];
+  private readonly maxBytes: number;
+  private readonly maxWaitMs: number;
+  private readonly now: () => number;
+  private data: Buffer;
+  private used = 0;
+  private lineNos: Uint32Array;
+  private count = 0;
+  private nonBlank = 0;
+  private deadLetters: { line: bigint; reason: DeadLetterReason; detail: string }[] = [];
+  private full = false;
+  private startedAt = 0;
+  private firstOffset = 0;
+  private firstLine = 1;
+  private nextTrace = 1n;
+
+  constructor(private readonly opts: BatcherOptions) {
+    this.maxBytes = opts.maxBytes ?? 4 * ONE_MIB;
+    this.maxWaitMs = opts.maxWaitMs ?? 50;
+    this.now = opts.now ?? Date.now;
+    // A line is at most 1 MiB, so one more line always fits after a batch reaches maxBytes.
+    this.data = Buffer.allocUnsafe(this.maxBytes + ONE_MIB + 2);
+    this.lineNos = new Uint32Array(2 * opts.batchSize);
+  }
+
+  /** Batches produced so far (sent or ready). */
+  get batches(): number {
+    return Number(this.nextTrace - 1n);
+  }
+
+  line(buf: Buffer, start: number, end: number, lineNo: number, offset: number): void {
+    if (this.full) this.cut(offset, lineNo - 1);
+    if (this.nonBlank === 0) this.startedAt = this.now();
+    buf.copy(this.data, this.used, start, end);
+    this.used += end - start;
+    this.data[this.used++] = 10;
+    const i = 2 * this.count++;
+    this.lineNos[i] = lineNo >>> 0;
+    this.lineNos[i + 1] = Math.floor(lineNo / 2 ** 32);
+    this.nonBlank++;
+    if (this.count >= this.opts.batchSize || this.used >= this.maxBytes) this.full = true;
+    else if ((this.count & 255) === 0 && this.now() - this.startedAt >= this.maxWaitMs) this.full = true;
+  }
+
+  oversize(lineNo: number): void {
+    if (this.nonBlank === 0) this.startedAt = this.now();
+    this.nonBlank++;
+    this.deadLetters.push({
+      line: BigInt(lineNo),
+      reason: DeadLetterReason.INVALID_JSON,
+      detail: `line longer than 1 MiB (${ONE_MIB} bytes)`,
+    });
+  }
+
+  /** Cuts the current batch if it has waited longer than maxWaitMs (checked between chunks). */
+  expire(): void {
+    if (this.nonBlank > 0 && this.now() - this.startedAt >= this.maxWaitMs) this.full = true;
+  }
+
+  /** At the end of the input: the last batch covers everything up to the end of the file. */
+  finish(fileBytes: number, physicalLines: number): void {
+    if (this.nonBlank > 0) this.cut(fileBytes, physicalLines);
+  }
+
+  private cut(endOffset: number, lastLine: number): void {
+    const n = this.count;
+    const lineNumbers = new Uint8Array(n * 8);
+    lineNumbers.set(new Uint8Array(this.lineNos.buffer, 0, n * 8));
+    this.ready.push({
+      meta: {
+        traceId: this.nextTrace++,
+        firstOffset: BigInt(this.firstOffset),
+        endOffset: BigInt(endOffset),
+        firstLine: BigInt(this.firstLine),
+        lastLine: BigInt(lastLine),
+      },
+      counters: { lines: BigInt(this.nonBlank), invalid: BigInt(this.deadLetters.length) },
+      deadLetters: this.deadLetters,
+      payload: { case: "raw", value: { data: Uint8Array.prototype.slice.call(this.data, 0, this.used), lineNumbers } },
+    });
+    this.firstOffset = endOffset;
+    this.firstLine = lastLine + 1;
+    this.used = 0;
+    this.count = 0;
+    this.nonBlank = 0;
+    this.deadLetters = [];
+    this.full = false;
+  }
+}

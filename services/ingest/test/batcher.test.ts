@@ -1,0 +1,99 @@
+import { frameFile } from "@modular-runtime/pipeline/line-reader";
+import { DeadLetterReason } from "@modular-runtime/proto/pipeline/v1/pipeline";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { Batcher, type BatchInit } from "../src/batcher.js";
+
+const dir = mkdtempSync(join(tmpdir(), "ingest-batcher-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function batchesOf(content: string | Buffer, opts: { batchSize: number; maxBytes?: number }): { batches: BatchInit[]; bytes: number; lines: number } {
+  const path = join(dir, `in-${Math.random().toString(36).slice(2)}.ndjson`);
+  writeFileSync(path, content);
+  const b = new Batcher(opts);
+  let bytes = 0;
+  const lines = frameFile(path, b, (n) => (bytes += n));
+  b.finish(bytes, lines);
+  return { batches: b.ready, bytes, lines };
+}
+
+function raw(b: BatchInit) {
+  if (b.payload?.case !== "raw") throw new Error("not a raw batch");
+  const v = b.payload.value;
+  const nums = new BigUint64Array(new Uint8Array(v.lineNumbers!).buffer);
+  return { text: Buffer.from(v.data!).toString("utf8"), lineNumbers: [...nums].map(Number) };
+}
+
+describe("Batcher", () => {
+  it("frames like the reference: blank lines skipped but numbered, \\r dropped, batches cut at batch_size", () => {
+    const { batches, bytes, lines } = batchesOf('{"a":1}\r\n\n  \t\n{"b":2}\n{"c":3}\n\r\n{"d":4}', { batchSize: 2 });
+    expect(lines).toBe(7);
+    expect(batches.map(raw)).toEqual([
+      { text: '{"a":1}\n{"b":2}\n', lineNumbers: [1, 4] },
+      { text: '{"c":3}\n{"d":4}\n', lineNumbers: [5, 7] },
+    ]);
+    expect(batches.map((b) => b.meta)).toEqual([
+      { traceId: 1n, firstOffset: 0n, endOffset: 22n, firstLine: 1n, lastLine: 4n },
+      { traceId: 2n, firstOffset: 22n, endOffset: BigInt(bytes), firstLine: 5n, lastLine: 7n },
+    ]);
+    expect(batches.map((b) => b.counters)).toEqual([
+      { lines: 2n, invalid: 0n },
+      { lines: 2n, invalid: 0n },
+    ]);
+  });
+
+  it("turns a line over 1 MiB into an invalid_json dead letter without sending it", () => {
+    const big = `{"x":"${"y".repeat(1024 * 1024)}"}`;
+    const { batches } = batchesOf(`{"a":1}\n${big}\n${" ".repeat(2 * 1024 * 1024)}\n{"b":2}\n`, { batchSize: 10 });
+    expect(batches).toHaveLength(1);
+    expect(raw(batches[0]!)).toEqual({ text: '{"a":1}\n{"b":2}\n', lineNumbers: [1, 4] });
+    expect(batches[0]!.deadLetters).toEqual([{ line: 2n, reason: DeadLetterReason.INVALID_JSON, detail: "line longer than 1 MiB (1048576 bytes)" }]);
+    expect(batches[0]!.counters).toEqual({ lines: 3n, invalid: 1n });
+  });
+
+  it("covers the whole file with consecutive byte and line ranges, and cuts at max bytes", () => {
+    const lines = Array.from({ length: 1000 }, (_, i) => (i % 7 === 3 ? "" : `{"i":${i},"pad":"${"p".repeat(i % 50)}"}`));
+    const content = lines.join("\n") + "\n";
+    const { batches, bytes } = batchesOf(content, { batchSize: 64, maxBytes: 2000 });
+    expect(batches.length).toBeGreaterThan(1000 / 64);
+    let offset = 0n;
+    let line = 1n;
+    const seen: number[] = [];
+    for (const [i, b] of batches.entries()) {
+      expect(b.meta!.traceId).toBe(BigInt(i + 1));
+      expect(b.meta!.firstOffset).toBe(offset);
+      expect(b.meta!.firstLine).toBe(line);
+      // the batch's bytes are exactly its lines (with any blank lines between them)
+      const slice = Buffer.from(content).subarray(Number(b.meta!.firstOffset), Number(b.meta!.endOffset)).toString();
+      expect(slice.split("\n").filter((l) => l !== "").join("\n") + "\n").toBe(raw(b).text);
+      offset = b.meta!.endOffset!;
+      line = b.meta!.lastLine! + 1n;
+      seen.push(...raw(b).lineNumbers);
+    }
+    expect(offset).toBe(BigInt(bytes));
+    expect(line).toBe(1001n);
+    expect(seen).toEqual(lines.flatMap((l, i) => (l === "" ? [] : [i + 1])));
+  });
+
+  it("sends nothing for an empty or all-blank file", () => {
+    expect(batchesOf("", { batchSize: 5 }).batches).toEqual([]);
+    expect(batchesOf("\n \n\t\r\n", { batchSize: 5 }).batches).toEqual([]);
+  });
+
+  it("cuts a partly filled batch once its first line has waited max_wait_ms", () => {
+    let now = 0;
+    const b = new Batcher({ batchSize: 100, maxWaitMs: 50, now: () => now });
+    const buf = Buffer.from('{"a":1}');
+    b.line(buf, 0, buf.length, 1, 0);
+    now = 49;
+    b.expire();
+    b.line(buf, 0, buf.length, 2, 8);
+    now = 50;
+    b.expire();
+    b.line(buf, 0, buf.length, 3, 16);
+    b.finish(24, 3);
+    expect(b.ready.map((x) => raw(x).lineNumbers)).toEqual([[1, 2], [3]]);
+  });
+});

@@ -1,0 +1,183 @@
+// runIngest against a real h2c server standing in for parse: it checks what arrives, holds
+// back acknowledgements to prove the window bounds what is in flight, and fails on demand.
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import {
+  ParseService,
+  RunCompleteSchema,
+  RunRequestSchema,
+  StageResponseSchema,
+  type Batch,
+  type RunHeader,
+  type RunProgress,
+  type StageRequest,
+  type StageMetrics,
+  type StageResponse,
+} from "@modular-runtime/proto/pipeline/v1/pipeline";
+import type { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
+import { createLogger } from "@modular-runtime/service-kit";
+import http2 from "node:http2";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runIngest } from "../src/run.js";
+
+const dir = mkdtempSync(join(tmpdir(), "ingest-run-"));
+const log = createLogger({ service: "ingest", write: () => undefined });
+
+interface Seen {
+  header?: RunHeader;
+  batches: Batch[];
+  maxUnacked: number;
+}
+
+/** What the fake parse does with the current run; replaced per test. */
+let behaviour: (requests: AsyncIterable<StageRequest>, seen: Seen) => AsyncIterable<StageResponse>;
+let seen: Seen;
+let server: http2.Http2Server;
+let address = "";
+
+/** Acks every batch and completes on End. */
+async function* echo(requests: AsyncIterable<StageRequest>, s: Seen): AsyncIterable<StageResponse> {
+  for await (const r of requests) {
+    if (r.kind.case === "header") s.header = r.kind.value;
+    else if (r.kind.case === "batch") {
+      s.batches.push(r.kind.value);
+      yield create(StageResponseSchema, { kind: { case: "ack", value: r.kind.value.meta!.traceId } });
+    } else if (r.kind.case === "end") {
+      yield complete(s, r.kind.value.batches, r.kind.value.stages);
+      return;
+    }
+  }
+}
+
+function complete(s: Seen, batches: bigint, stages: StageMetrics[] = []): StageResponse {
+  return create(StageResponseSchema, {
+    kind: { case: "complete", value: create(RunCompleteSchema, { runId: s.header?.runId ?? "", checksum: "abc", batches, stages }) },
+  });
+}
+
+/** A slow consumer: reads whatever arrives at once, but acknowledges one batch every `everyMs`. */
+async function* slow(requests: AsyncIterable<StageRequest>, s: Seen, everyMs: number): AsyncIterable<StageResponse> {
+  let ended: bigint | undefined;
+  let acked = 0;
+  void (async () => {
+    for await (const r of requests) {
+      if (r.kind.case === "batch") s.batches.push(r.kind.value);
+      if (r.kind.case === "end") ended = r.kind.value.batches;
+    }
+  })();
+  for (;;) {
+    await new Promise((res) => setTimeout(res, everyMs));
+    s.maxUnacked = Math.max(s.maxUnacked, s.batches.length - acked);
+    if (acked < s.batches.length) {
+      yield create(StageResponseSchema, { kind: { case: "ack", value: s.batches[acked++]!.meta!.traceId } });
+    } else if (ended !== undefined) {
+      yield complete(s, ended);
+      return;
+    }
+  }
+}
+
+beforeAll(async () => {
+  server = http2.createServer(
+    connectNodeAdapter({ routes: (router) => router.service(ParseService, { process: (requests) => behaviour(requests, seen) }) }),
+  );
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => {
+  server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const topology = (known: boolean) =>
+  ({ lookupService: async () => ({ instances: known ? [{ address }] : [] }) }) as unknown as Client<typeof TopologyService>;
+
+async function run(fields: Record<string, unknown>, opts: { known?: boolean } = {}): Promise<RunProgress[]> {
+  seen = { batches: [], maxUnacked: 0 };
+  const out: RunProgress[] = [];
+  const req = create(RunRequestSchema, { outDir: join(dir, "out"), ...fields });
+  const deps = { topology: topology(opts.known ?? true), log, downstream: "parse", lookupTimeoutMs: 300, progressIntervalMs: 20 };
+  for await (const p of runIngest(req, deps, new AbortController().signal)) out.push(p);
+  return out;
+}
+
+async function runError(fields: Record<string, unknown>, opts: { known?: boolean } = {}): Promise<ConnectError> {
+  try {
+    await run(fields, opts);
+  } catch (e) {
+    return ConnectError.from(e);
+  }
+  throw new Error("the run succeeded");
+}
+
+function input(lines: number): string {
+  const path = join(dir, `in-${lines}.ndjson`);
+  writeFileSync(path, Array.from({ length: lines }, (_, i) => `{"n":${i + 1}}`).join("\n") + "\n");
+  return path;
+}
+
+describe("runIngest", () => {
+  it("sends the header, every line once in order, End with its metrics, and returns the RunComplete", async () => {
+    behaviour = (r, s) => echo(r, s);
+    const progress = await run({ inputPath: input(2500), batchSize: 1000, rulesJson: '{"drop":[]}', partitions: 3 });
+    expect(seen.header).toMatchObject({ rulesJson: '{"drop":[]}', partitions: 3, batchSize: 1000, outDir: join(dir, "out") });
+    expect(seen.batches.map((b) => b.meta!.traceId)).toEqual([1n, 2n, 3n]);
+    const text = seen.batches.map((b) => (b.payload.case === "raw" ? Buffer.from(b.payload.value.data).toString() : "")).join("");
+    expect(text).toBe(Array.from({ length: 2500 }, (_, i) => `{"n":${i + 1}}\n`).join(""));
+    const last = progress.at(-1)!;
+    expect(last.complete).toMatchObject({ checksum: "abc", batches: 3n });
+    expect(last.complete!.stages[0]).toMatchObject({ stage: "ingest", language: "typescript", batchesOut: 3n, eventsOut: 2500n });
+    expect(last.linesRead).toBe(2500n);
+  });
+
+  it("never has more than `window` batches unacknowledged downstream", async () => {
+    behaviour = (r, s) => slow(r, s, 3);
+    await run({ inputPath: input(400), batchSize: 10, window: 3 });
+    expect(seen.batches).toHaveLength(40);
+    expect(seen.maxUnacked).toBe(3);
+  });
+
+  it("fails with the downstream's code, naming both stages", async () => {
+    behaviour = async function* (requests) {
+      for await (const r of requests) {
+        if (r.kind.case === "batch" && r.kind.value.meta!.traceId === 2n) throw new ConnectError("parse: batch 2: line_numbers has 7 bytes", Code.InvalidArgument);
+        if (r.kind.case === "batch") yield create(StageResponseSchema, { kind: { case: "ack", value: r.kind.value.meta!.traceId } });
+      }
+    };
+    const e = await runError({ inputPath: input(100), batchSize: 10 });
+    expect([e.code, e.rawMessage]).toEqual([Code.InvalidArgument, "ingest: parse failed: parse: batch 2: line_numbers has 7 bytes"]);
+  });
+
+  it("fails when the downstream ends without completing the run", async () => {
+    behaviour = async function* (requests) {
+      for await (const r of requests) if (r.kind.case === "end") return;
+    };
+    const e = await runError({ inputPath: input(10) });
+    expect([e.code, e.rawMessage]).toEqual([Code.Internal, "ingest: parse failed: parse closed the stream without a RunComplete"]);
+  });
+
+  it("rejects bad requests with a message naming the value", async () => {
+    behaviour = (r, s) => echo(r, s);
+    let e = await runError({ inputPath: "relative.ndjson" });
+    expect([e.code, e.rawMessage]).toEqual([Code.InvalidArgument, 'ingest: input_path must be absolute, got "relative.ndjson"']);
+    e = await runError({ inputPath: join(dir, "missing.ndjson") });
+    expect(e.code).toBe(Code.NotFound);
+    expect(e.rawMessage).toContain(`ingest: cannot read input_path "${join(dir, "missing.ndjson")}"`);
+    e = await runError({ inputPath: dir });
+    expect([e.code, e.rawMessage]).toEqual([Code.InvalidArgument, `ingest: input_path "${dir}" is not a file`]);
+    e = await runError({ inputPath: input(1), batchSize: 2_000_000 });
+    expect([e.code, e.rawMessage]).toEqual([Code.InvalidArgument, "ingest: batch_size must be between 1 and 1000000, got 2000000"]);
+  });
+
+  it("gives up with UNAVAILABLE when parse is not registered", async () => {
+    const e = await runError({ inputPath: input(1) }, { known: false });
+    expect([e.code, e.rawMessage]).toEqual([Code.Unavailable, "ingest: downstream parse is not registered with the topology"]);
+  });
+});

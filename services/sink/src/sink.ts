@@ -1,0 +1,296 @@
+// The sink stage's work for one run (services/PIPELINE.md): appends dead letters as batches
+// arrive, adds up the counters, records each batch's end-to-end latency, collects the aggregate
+// groups, and on End writes the canonical results.json (§4.4), dead-letters.ndjson and
+// metrics.json, then answers with the RunComplete that travels back up the chain.
+
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  DeadLetterReason,
+  LatencySummarySchema,
+  RunCompleteSchema,
+  StageMetricsSchema,
+  StageResponseSchema,
+  type Batch,
+  type End,
+  type Group as WireGroup,
+  type ResultPart,
+  type RunHeader,
+  type StageRequest,
+  type StageResponse,
+} from "@modular-runtime/proto/pipeline/v1/pipeline";
+import { processFigures, type Logger } from "@modular-runtime/service-kit";
+import { writeOutputs } from "@modular-runtime/pipeline/outputs";
+import { deadLetterLine, resultsParts, type Group, type WindowGroup } from "@modular-runtime/pipeline/results";
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+
+const REASONS: Record<number, "invalid_json" | "invalid_event"> = {
+  [DeadLetterReason.INVALID_JSON]: "invalid_json",
+  [DeadLetterReason.INVALID_EVENT]: "invalid_event",
+};
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const unixNs = () => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+
+/** Nearest-rank percentile of sorted values. */
+export function percentile(sorted: Float64Array | number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+function fail(code: Code, message: string): never {
+  throw new ConnectError(`sink: ${message}`, code);
+}
+
+/** Buffered appends to dead-letters.ndjson. */
+class DeadLetterFile {
+  private fd: number;
+  private pending: string[] = [];
+  private pendingChars = 0;
+  count = 0;
+  lastLine = 0n;
+
+  constructor(path: string) {
+    this.fd = openSync(path, "w");
+  }
+
+  append(batch: Batch): void {
+    for (const d of batch.deadLetters) {
+      const reason = REASONS[d.reason];
+      if (reason === undefined) fail(Code.InvalidArgument, `batch ${batch.meta?.traceId}: dead letter for line ${d.line} has no valid reason (${d.reason})`);
+      if (d.line <= this.lastLine) {
+        fail(Code.InvalidArgument, `batch ${batch.meta?.traceId}: dead letter for line ${d.line} is not after line ${this.lastLine}`);
+      }
+      this.lastLine = d.line;
+      const s = deadLetterLine({ line: Number(d.line), reason, detail: d.detail });
+      this.pending.push(s);
+      this.pendingChars += s.length;
+      this.count++;
+    }
+    if (this.pendingChars > 1 << 20) this.flush();
+  }
+
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const b = Buffer.from(this.pending.join(""), "utf8");
+    let off = 0;
+    while (off < b.length) off += writeSync(this.fd, b, off, b.length - off);
+    this.pending = [];
+    this.pendingChars = 0;
+  }
+
+  close(): void {
+    this.flush();
+    closeSync(this.fd);
+  }
+}
+
+function toGroup(g: WireGroup, family: string): Group {
+  let key: string;
+  try {
+    key = utf8.decode(g.key);
+  } catch {
+    fail(Code.InvalidArgument, `${family} group key is not valid UTF-8`);
+  }
+  return { key, count: g.count, sum: g.sum, min: g.min, max: g.max };
+}
+
+/** Serves one SinkService.Process stream. */
+export async function* sinkRun(requests: AsyncIterable<StageRequest>, log: Logger): AsyncGenerator<StageResponse> {
+  const cpu0 = processFigures().cpuSeconds;
+  const iterator = requests[Symbol.asyncIterator]();
+  let waitNs = 0n;
+  let busyNs = 0n;
+  const next = async () => {
+    const t0 = process.hrtime.bigint();
+    const r = await iterator.next();
+    waitNs += process.hrtime.bigint() - t0;
+    return r;
+  };
+
+  const first = await next();
+  if (first.done) return;
+  if (first.value.kind.case !== "header") fail(Code.FailedPrecondition, `the first message must be a RunHeader, got ${first.value.kind.case ?? "an empty message"}`);
+  const header: RunHeader = first.value.kind.value;
+  if (header.outDir === "") fail(Code.InvalidArgument, "RunHeader.out_dir is empty");
+  const runLog = log.child({ correlationId: header.runId });
+  try {
+    mkdirSync(header.outDir, { recursive: true });
+  } catch (e) {
+    fail(Code.FailedPrecondition, `cannot create out_dir ${JSON.stringify(header.outDir)}: ${(e as Error).message}`);
+  }
+  runLog.info(`run started: writing to ${header.outDir}${header.passthrough ? " (pass-through)" : ""}`);
+
+  const deadLetters = header.passthrough ? undefined : new DeadLetterFile(join(header.outDir, "dead-letters.ndjson"));
+  const latencies: number[] = [];
+  let lines = 0n;
+  let invalid = 0n;
+  let dropped = 0n;
+  let batches = 0n;
+  let expectTrace = 1n;
+  const byType: Group[] = [];
+  const byUser: Group[] = [];
+  const byTag: Group[] = [];
+  const byWindow: WindowGroup[] = [];
+  let end: End | undefined;
+  let sawResults = false;
+
+  try {
+    for (;;) {
+      const r = await next();
+      if (r.done) fail(Code.Aborted, "the stream ended before End");
+      const t0 = process.hrtime.bigint();
+      const kind = r.value.kind;
+      if (kind.case === "batch") {
+        const b = kind.value;
+        const trace = b.meta?.traceId ?? 0n;
+        if (sawResults) fail(Code.InvalidArgument, `batch ${trace} arrived after the results`);
+        if (trace !== expectTrace) fail(Code.InvalidArgument, `batch ${trace}: expected batch ${expectTrace} (batches must arrive in order)`);
+        expectTrace++;
+        if (!header.passthrough && b.payload.case !== undefined) fail(Code.InvalidArgument, `batch ${trace}: still carries a ${b.payload.case} payload (aggregate forwards folded batches without one)`);
+        batches++;
+        lines += b.counters?.lines ?? 0n;
+        invalid += b.counters?.invalid ?? 0n;
+        dropped += b.counters?.dropped ?? 0n;
+        deadLetters?.append(b);
+        if (b.meta && b.meta.ingestUnixNs > 0n) latencies.push(Number(unixNs() - b.meta.ingestUnixNs) / 1e6);
+        busyNs += process.hrtime.bigint() - t0;
+        yield create(StageResponseSchema, { kind: { case: "ack", value: trace } });
+      } else if (kind.case === "resultPart") {
+        sawResults = true;
+        const p: ResultPart = kind.value;
+        for (const g of p.byType) byType.push(toGroup(g, "byType"));
+        for (const g of p.byUser) byUser.push(toGroup(g, "byUser"));
+        for (const g of p.byTag) byTag.push(toGroup(g, "byTag"));
+        for (const w of p.byWindow) {
+          byWindow.push({ start: Number(w.start), type: toGroup({ key: w.type } as WireGroup, "byWindow").key, count: w.count, sum: w.sum });
+        }
+        busyNs += process.hrtime.bigint() - t0;
+      } else if (kind.case === "end") {
+        end = kind.value;
+        break;
+      } else {
+        fail(Code.InvalidArgument, `unexpected ${kind.case ?? "empty"} message after the header`);
+      }
+    }
+  } catch (e) {
+    deadLetters?.close();
+    throw e;
+  }
+
+  const t0 = process.hrtime.bigint();
+  if (end.batches !== batches) fail(Code.DataLoss, `End says ${end.batches} batches were sent, ${batches} arrived`);
+  deadLetters?.close();
+  const valid = lines - invalid;
+  const aggregated = valid - dropped;
+  const wallNs = unixNs() - header.startedUnixNs;
+  latencies.sort((a, b) => a - b);
+  const batchLatency = create(LatencySummarySchema, {
+    p50Ms: percentile(latencies, 50),
+    p95Ms: percentile(latencies, 95),
+    p99Ms: percentile(latencies, 99),
+    maxMs: latencies.length ? latencies[latencies.length - 1] : 0,
+    samples: BigInt(latencies.length),
+  });
+
+  const fig = processFigures();
+  const stages = [
+    ...end.stages,
+    create(StageMetricsSchema, {
+      stage: "sink",
+      language: "typescript",
+      busyNs: busyNs + (process.hrtime.bigint() - t0),
+      waitNs,
+      batchesIn: batches,
+      batchesOut: 0n,
+      eventsIn: aggregated,
+      eventsOut: 0n,
+      cpuSeconds: fig.cpuSeconds - cpu0,
+      peakRssBytes: fig.peakRssBytes,
+      pid: process.pid,
+    }),
+  ];
+  const stageJson = stages.map((s) => ({
+    stage: s.stage,
+    language: s.language,
+    pid: s.pid,
+    busySeconds: Number(s.busyNs) / 1e9,
+    waitSeconds: Number(s.waitNs) / 1e9,
+    batchesIn: Number(s.batchesIn),
+    batchesOut: Number(s.batchesOut),
+    eventsIn: Number(s.eventsIn),
+    eventsOut: Number(s.eventsOut),
+    cpuSeconds: s.cpuSeconds,
+    peakRssBytes: Number(s.peakRssBytes),
+  }));
+  const extra = {
+    runId: header.runId,
+    passthrough: header.passthrough,
+    batches: Number(batches),
+    batchSize: header.batchSize,
+    dropped: Number(dropped),
+    aggregated: Number(aggregated),
+    batchLatencyMs: { p50: batchLatency.p50Ms, p95: batchLatency.p95Ms, p99: batchLatency.p99Ms, max: batchLatency.maxMs, samples: latencies.length },
+    cpuSeconds: stageJson.reduce((a, s) => a + s.cpuSeconds, 0),
+    // The split is five processes: its footprint is their sum; each one's is in `stages`.
+    peakRssBytes: stageJson.reduce((a, s) => a + s.peakRssBytes, 0),
+    stages: stageJson,
+  };
+
+  let checksum = "";
+  if (header.passthrough) {
+    writeFileSync(
+      join(header.outDir, "metrics.json"),
+      JSON.stringify({ mode: "split-passthrough", events: Number(lines), wallSeconds: Number(wallNs) / 1e9, eventsPerSecond: Number(lines) / (Number(wallNs) / 1e9), bytes: Number(end.inputBytes), ...extra }, null, 2) + "\n",
+    );
+  } else {
+    const typeTotal = byType.reduce((a, g) => a + BigInt(g.count), 0n);
+    if (typeTotal !== aggregated) {
+      fail(Code.DataLoss, `the byType groups count ${typeTotal} events but the counters say ${aggregated} were aggregated (lines ${lines}, invalid ${invalid}, dropped ${dropped})`);
+    }
+    const parts = resultsParts({
+      lines: Number(lines),
+      valid: Number(valid),
+      invalid: Number(invalid),
+      dropped: Number(dropped),
+      aggregated: Number(aggregated),
+      byType,
+      byUser,
+      byTag,
+      byWindow,
+    });
+    const outcome = writeOutputs(header.outDir, parts, {
+      mode: "split",
+      lines: Number(lines),
+      valid: Number(valid),
+      invalid: Number(invalid),
+      bytes: Number(end.inputBytes),
+      wallNs,
+      extra,
+    });
+    checksum = outcome.checksum;
+  }
+  runLog.info(`run complete: ${lines} lines, ${invalid} invalid, ${dropped} dropped${checksum ? `, checksum ${checksum}` : ""}`, {
+    wallSeconds: Number(wallNs) / 1e9,
+  });
+  yield create(StageResponseSchema, {
+    kind: {
+      case: "complete",
+      value: create(RunCompleteSchema, {
+        runId: header.runId,
+        checksum,
+        lines,
+        valid,
+        invalid,
+        dropped,
+        aggregated,
+        batches,
+        batchLatency,
+        stages,
+        wallSeconds: Number(wallNs) / 1e9,
+      }),
+    },
+  });
+}

@@ -1,0 +1,150 @@
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { resultsJson } from "@modular-runtime/pipeline/results";
+import {
+  DeadLetterReason,
+  StageRequestSchema,
+  type StageRequest,
+  type StageResponse,
+} from "@modular-runtime/proto/pipeline/v1/pipeline";
+import { createLogger } from "@modular-runtime/service-kit";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { percentile, sinkRun } from "../src/sink.js";
+
+const dir = mkdtempSync(join(tmpdir(), "sink-test-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const log = createLogger({ service: "sink", write: () => undefined });
+const enc = new TextEncoder();
+
+type Init = MessageInitShape<typeof StageRequestSchema>;
+const msg = (m: Init): StageRequest => create(StageRequestSchema, m);
+const header = (outDir: string, extra: Record<string, unknown> = {}): StageRequest =>
+  msg({ kind: { case: "header", value: { runId: "run-1", outDir, startedUnixNs: BigInt(Date.now()) * 1_000_000n, ...extra } } });
+const batch = (trace: number, lines: number, invalid: number, dropped: number, dead: [number, DeadLetterReason][] = []): StageRequest =>
+  msg({
+    kind: {
+      case: "batch",
+      value: {
+        meta: { traceId: BigInt(trace), ingestUnixNs: BigInt(Date.now()) * 1_000_000n },
+        counters: { lines: BigInt(lines), invalid: BigInt(invalid), dropped: BigInt(dropped) },
+        deadLetters: dead.map(([line, reason]) => ({ line: BigInt(line), reason, detail: `bad "${line}"` })),
+      },
+    },
+  });
+const g = (key: string, count: number, sum: number, min: number, max: number) => ({
+  key: enc.encode(key), count: BigInt(count), sum: BigInt(sum), min: BigInt(min), max: BigInt(max),
+});
+
+async function drive(requests: StageRequest[]): Promise<StageResponse[]> {
+  const out: StageResponse[] = [];
+  async function* source() {
+    yield* requests;
+  }
+  for await (const r of sinkRun(source(), log)) out.push(r);
+  return out;
+}
+
+async function failure(requests: StageRequest[]): Promise<ConnectError> {
+  try {
+    await drive(requests);
+  } catch (e) {
+    return ConnectError.from(e);
+  }
+  throw new Error("the sink accepted the stream");
+}
+
+describe("sink", () => {
+  it("writes the canonical results, the dead letters in order and metrics, and answers RunComplete", async () => {
+    const out = join(dir, "ok");
+    const responses = await drive([
+      header(out, { batchSize: 3 }),
+      batch(1, 3, 1, 0, [[2, DeadLetterReason.INVALID_JSON]]),
+      batch(2, 3, 1, 1, [[6, DeadLetterReason.INVALID_EVENT]]),
+      // results arrive unsorted and split over parts; the sink sorts by UTF-8 bytes
+      msg({ kind: { case: "resultPart", value: { byType: [g("view", 1, -5, -5, -5), g("click", 2, 30, 10, 20)], byUser: [g("ü", 1, 10, 10, 10)] } } }),
+      msg({
+        kind: {
+          case: "resultPart",
+          value: {
+            byUser: [g("z", 1, 20, 20, 20), g("a", 1, -5, -5, -5)],
+            byTag: [g("tier=low", 3, 25, -5, 20)],
+            byWindow: [{ start: 60n, type: enc.encode("click"), count: 2n, sum: 30n }, { start: -60n, type: enc.encode("view"), count: 1n, sum: -5n }],
+          },
+        },
+      }),
+      msg({ kind: { case: "end", value: { batches: 2n, physicalLines: 7n, inputBytes: 123n, stages: [{ stage: "aggregate", language: "go" }] } } }),
+    ]);
+    expect(responses.slice(0, 2).map((r) => r.kind)).toEqual([{ case: "ack", value: 1n }, { case: "ack", value: 2n }]);
+    const complete = responses[2]!.kind.case === "complete" ? responses[2]!.kind.value : undefined;
+    const results = readFileSync(join(out, "results.json"));
+    expect(results.toString()).toBe(
+      resultsJson({
+        lines: 6, valid: 4, invalid: 2, dropped: 1, aggregated: 3,
+        byType: [{ key: "click", count: 2, sum: 30, min: 10, max: 20 }, { key: "view", count: 1, sum: -5, min: -5, max: -5 }],
+        byUser: [{ key: "a", count: 1, sum: -5, min: -5, max: -5 }, { key: "z", count: 1, sum: 20, min: 20, max: 20 }, { key: "ü", count: 1, sum: 10, min: 10, max: 10 }],
+        byTag: [{ key: "tier=low", count: 3, sum: 25, min: -5, max: 20 }],
+        byWindow: [{ start: -60, type: "view", count: 1, sum: -5 }, { start: 60, type: "click", count: 2, sum: 30 }],
+      }),
+    );
+    expect(results.toString()).toContain('"byWindow":[{"start":"1969-12-31T23:59:00Z","type":"view"');
+    expect(complete).toMatchObject({ runId: "run-1", lines: 6n, valid: 4n, invalid: 2n, dropped: 1n, aggregated: 3n, batches: 2n });
+    expect(complete!.checksum).toBe(createHash("sha256").update(results).digest("hex"));
+    expect(complete!.batchLatency!.samples).toBe(2n);
+    expect(complete!.stages.map((s) => s.stage)).toEqual(["aggregate", "sink"]);
+    expect(readFileSync(join(out, "dead-letters.ndjson"), "utf8")).toBe(
+      '{"line":2,"reason":"invalid_json","detail":"bad \\"2\\""}\n{"line":6,"reason":"invalid_event","detail":"bad \\"6\\""}\n',
+    );
+    const metrics = JSON.parse(readFileSync(join(out, "metrics.json"), "utf8"));
+    expect(metrics).toMatchObject({ mode: "split", events: 6, checksum: complete!.checksum, batches: 2, aggregated: 3 });
+    expect(metrics.stages.map((s: { stage: string }) => s.stage)).toEqual(["aggregate", "sink"]);
+  });
+
+  it("refuses a stream that does not start with a header", async () => {
+    const e = await failure([batch(1, 1, 0, 0)]);
+    expect(e.code).toBe(Code.FailedPrecondition);
+    expect(e.rawMessage).toBe("sink: the first message must be a RunHeader, got batch");
+  });
+
+  it("refuses batches out of order or with dead letters out of order", async () => {
+    const out = join(dir, "order");
+    let e = await failure([header(out), batch(2, 1, 0, 0)]);
+    expect([e.code, e.rawMessage]).toEqual([Code.InvalidArgument, "sink: batch 2: expected batch 1 (batches must arrive in order)"]);
+    e = await failure([header(out), batch(1, 2, 1, 0, [[5, DeadLetterReason.INVALID_JSON]]), batch(2, 2, 1, 0, [[4, DeadLetterReason.INVALID_JSON]])]);
+    expect([e.code, e.rawMessage]).toEqual([Code.InvalidArgument, "sink: batch 2: dead letter for line 4 is not after line 5"]);
+  });
+
+  it("never writes results whose groups disagree with the counters, or when batches went missing", async () => {
+    const out = join(dir, "loss");
+    let e = await failure([
+      header(out),
+      batch(1, 2, 0, 0),
+      msg({ kind: { case: "resultPart", value: { byType: [g("click", 1, 1, 1, 1)] } } }),
+      msg({ kind: { case: "end", value: { batches: 1n } } }),
+    ]);
+    expect(e.code).toBe(Code.DataLoss);
+    expect(e.rawMessage).toMatch(/^sink: the byType groups count 1 events but the counters say 2 were aggregated/);
+    e = await failure([header(out), batch(1, 0, 0, 0), msg({ kind: { case: "end", value: { batches: 2n } } })]);
+    expect([e.code, e.rawMessage]).toEqual([Code.DataLoss, "sink: End says 2 batches were sent, 1 arrived"]);
+  });
+
+  it("pass-through: acknowledges batches with payloads and writes only metrics.json", async () => {
+    const out = join(dir, "pass");
+    const responses = await drive([
+      header(out, { passthrough: true }),
+      msg({ kind: { case: "batch", value: { meta: { traceId: 1n }, counters: { lines: 2n }, payload: { case: "raw", value: { data: enc.encode("{}\n{}\n") } } } } }),
+      msg({ kind: { case: "end", value: { batches: 1n } } }),
+    ]);
+    expect(responses.map((r) => r.kind.case)).toEqual(["ack", "complete"]);
+    expect(JSON.parse(readFileSync(join(out, "metrics.json"), "utf8"))).toMatchObject({ mode: "split-passthrough", events: 2 });
+    expect(() => readFileSync(join(out, "results.json"))).toThrow();
+  });
+
+  it("percentile is nearest-rank", () => {
+    const xs = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect([percentile(xs, 50), percentile(xs, 95), percentile(xs, 99), percentile(xs, 100), percentile([], 50), percentile([7], 1)]).toEqual([50, 95, 99, 100, 0, 7]);
+  });
+});
