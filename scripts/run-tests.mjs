@@ -26,6 +26,15 @@ const suites = [
   vitest("web-unit", "web"),
   vitest("service-kit", "services/kit"),
   vitest("calculator", "services/calculator"),
+  vitest("ingest", "services/ingest"),
+  vitest("sink", "services/sink"),
+  // The other languages' stages: each test.sh ends with "TESTS: passed=N failed=M skipped=K".
+  ...["parse", "rules", "aggregate"].map((stage) => ({
+    name: stage,
+    kind: "summary",
+    cwd: root,
+    cmd: ["bash", `services/${stage}/scripts/test.sh`],
+  })),
   ...(existsSync(path.join(root, "pipeline/test")) ? [vitest("pipeline", "pipeline")] : []),
   ...(existsSync(path.join(root, "cpp/scripts/test.sh"))
     ? [{ name: "cpp", kind: "ctest", cwd: root, cmd: ["bash", "cpp/scripts/test.sh"] }]
@@ -72,6 +81,10 @@ function counts(s, res) {
     if (s.kind === "playwright") {
       const r = JSON.parse(readFileSync(s.report, "utf8")).stats;
       return { passed: r.expected + r.flaky, failed: r.unexpected, skipped: r.skipped };
+    }
+    if (s.kind === "summary") {
+      const m = [...res.out.matchAll(/^TESTS: passed=(\d+) failed=(\d+) skipped=(\d+)$/gm)].at(-1);
+      if (m) return { passed: Number(m[1]), failed: Number(m[2]), skipped: Number(m[3]) };
     }
     if (s.kind === "ctest") {
       let passed = 0;

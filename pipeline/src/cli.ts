@@ -13,6 +13,7 @@ import { runDuckdb } from './engines/duckdb-engine.js';
 import { runDuckdbSql } from './engines/duckdb-sql-engine.js';
 import { BuildError, buildMonolith, MONOLITH_BIN, runMonolith } from './engines/monolith-runner.js';
 import { runBench } from './bench/bench.js';
+import { runSplit, SplitError } from './engines/split-runner.js';
 
 const USAGE = `pipeline — event generator, engines and benchmarks (see ../shared/DESIGN.md §4.2–4.5)
 
@@ -26,19 +27,23 @@ Usage:
 
   pnpm pipeline run --mode duckdb|duckdb-sql|monolith|split --input FILE --out DIR
         [--rules FILE] [--batch-size B] [--partitions P] [--threads N] [--control-url URL]
-        [--no-build]
+        [--window W] [--passthrough] [--no-build]
       Writes DIR/results.json, DIR/dead-letters.ndjson and DIR/metrics.json.
       duckdb      reference engine / test oracle (strict validator + DuckDB SQL)
       duckdb-sql  plain DuckDB SQL with read_ndjson, no validation (valid-only input)
       monolith    the C++ binary (built with cpp/scripts/build.sh release unless --no-build)
-      split       not available yet
+      split       the chain ingest (TS) → parse (Rust) → rules (Python) → aggregate (Go) → sink (TS):
+                  uses the stages of the control server at --control-url (default
+                  http://127.0.0.1:3000, i.e. \`npm start\`) when it runs them, else builds them and
+                  starts its own control server for the run. --window W batches in flight per hop
+                  (default 8); --passthrough forwards batches without work (measures IPC alone).
 
-  pnpm pipeline bench [--modes duckdb,monolith] [--events 1000000,10000000] [--runs 3]
+  pnpm pipeline bench [--modes duckdb,monolith,split] [--events 1000000,10000000] [--runs 3]
         [--seed S] [--users U] [--days D] [--distribution D] [--rules FILE] [--out-dir reports/bench]
         [--threads N] [--batch-size B] [--partitions P]
       Generates inputs once (cached in .cache/pipeline-bench), runs the modes interleaved,
       checks that checksums agree and writes bench.md and bench.json. duckdb-sql is always
-      measured alongside duckdb.
+      measured alongside duckdb, and the split's pass-through chain (IPC cost) alongside split.
 
   pnpm pipeline --help`;
 
@@ -116,11 +121,10 @@ async function cmdGenerate(argv: string[]): Promise<void> {
 
 async function cmdRun(argv: string[]): Promise<number> {
   const cmd = 'run';
-  const o = parseOptions(argv, { mode: 'string', input: 'string', rules: 'string', out: 'string', 'batch-size': 'string', partitions: 'string', threads: 'string', 'control-url': 'string', 'no-build': 'flag', help: 'flag' }, cmd);
+  const o = parseOptions(argv, { mode: 'string', input: 'string', rules: 'string', out: 'string', 'batch-size': 'string', partitions: 'string', threads: 'string', 'control-url': 'string', window: 'string', passthrough: 'flag', 'no-build': 'flag', help: 'flag' }, cmd);
   if (o.has('help')) { console.log(USAGE); return 0; }
   const mode = required(o, 'mode', cmd);
-  if (mode === 'split') die(2, 'mode split is not available yet: the split pipeline services are not built (issue 5)');
-  if (!['duckdb', 'duckdb-sql', 'monolith'].includes(mode)) throw new UsageError(`${cmd}: unknown --mode ${JSON.stringify(mode)} (expected monolith, split, duckdb or duckdb-sql)`);
+  if (!['duckdb', 'duckdb-sql', 'monolith', 'split'].includes(mode)) throw new UsageError(`${cmd}: unknown --mode ${JSON.stringify(mode)} (expected monolith, split, duckdb or duckdb-sql)`);
   const input = resolve(required(o, 'input', cmd));
   const out = resolve(required(o, 'out', cmd));
   const rulesPath = o.has('rules') ? resolve(o.get('rules')!) : undefined;
@@ -137,13 +141,32 @@ async function cmdRun(argv: string[]): Promise<number> {
     return runMonolith(bin, { input, out, rules: rulesPath, threads, batchSize, partitions, controlUrl: o.get('control-url') });
   }
 
-  // In-process engines: rules first (before any event is read), then the input.
+  // Rules first (before any event is read), then the input.
   let rules;
   try { rules = loadRules(rulesPath); } catch (e) { if (e instanceof RulesError) die(2, e.message); throw e; }
   let st;
   try { st = statSync(input); } catch { die(2, `run: cannot read --input ${input}: no such file`); }
   if (!st.isFile()) die(2, `run: --input ${input} is not a file`);
   ensureDir(out, '--out');
+
+  if (mode === 'split') {
+    const window = intOption(o, 'window', cmd, { min: 1, max: 1024 });
+    try {
+      const c = await runSplit({
+        input, out, rulesJson: JSON.stringify(rules), batchSize, partitions, window,
+        passthrough: o.has('passthrough'), controlUrl: o.get('control-url'), build: !o.has('no-build'),
+      });
+      process.stderr.write(
+        `run split: ${c.lines} lines (${c.invalid} invalid, ${c.dropped} dropped) in ${c.wallSeconds.toFixed(2)} s, ` +
+          `${Math.round(Number(c.lines) / Math.max(c.wallSeconds, 1e-9)).toLocaleString('en-US')} events/s, ` +
+          `batch latency p99 ${c.batchLatency?.p99Ms.toFixed(1)} ms, ${c.checksum ? `checksum ${c.checksum}` : 'pass-through (no results)'}\n`,
+      );
+      return 0;
+    } catch (e) {
+      if (e instanceof SplitError) die(e.exitCode, e.message);
+      throw e;
+    }
+  }
   let outcome;
   if (mode === 'duckdb') outcome = await runDuckdb(input, rules, out);
   else {
@@ -176,8 +199,7 @@ async function main(argv: string[]): Promise<number> {
       if (o.has('help')) { console.log(USAGE); return 0; }
       const modes = (o.get('modes') ?? 'duckdb,monolith').split(',').map((s) => s.trim());
       for (const m of modes) {
-        if (m === 'split') die(2, 'mode split is not available yet: the split pipeline services are not built (issue 5)');
-        if (!['duckdb', 'duckdb-sql', 'monolith'].includes(m)) throw new UsageError(`bench: unknown mode ${JSON.stringify(m)} in --modes (expected duckdb, monolith)`);
+        if (!['duckdb', 'duckdb-sql', 'monolith', 'split'].includes(m)) throw new UsageError(`bench: unknown mode ${JSON.stringify(m)} in --modes (expected duckdb, monolith, split)`);
       }
       const distribution = (o.get('distribution') ?? 'uniform') as Distribution;
       if (!DISTRIBUTIONS.includes(distribution)) throw new UsageError(`bench: unknown --distribution ${JSON.stringify(distribution)}`);

@@ -1,7 +1,9 @@
 // `pipeline bench`: generates inputs once (cached), runs every mode as a child process,
-// interleaved, N times; measures wall time, throughput, batch latency (from the monolith's
+// interleaved, N times; measures wall time, throughput, batch latency (from each engine's
 // metrics.json) and peak RSS (polling /proc/<pid>/status VmHWM), checks that all checksums agree,
-// and writes bench.md and bench.json.
+// and writes bench.md and bench.json. With `split`, one headless control server runs the five
+// stages for the whole benchmark, and a pass-through run of the same chain (every stage forwards
+// batches without working on them) measures what the IPC alone costs.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
@@ -9,6 +11,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { generate, DEFAULT_TYPES, type Distribution } from '../generate/generator.js';
 import { buildMonolith, monolithArgv, REPO_ROOT } from '../engines/monolith-runner.js';
+import { buildSplit, SplitStack } from '../engines/split-runner.js';
 
 export interface BenchOptions {
   modes: string[];
@@ -38,7 +41,20 @@ interface RunRecord {
   peakRssBytes: number;
   checksum: string;
   batchLatencyMs: { p50: number; p95: number; p99: number } | null;
+  /** CPU seconds of the whole run as the engine reports them (split: summed over the stages). */
+  cpuSeconds: number | null;
+  /** Split only: each stage's figures from metrics.json. */
+  stages: StageFigures[] | null;
   exitCode: number;
+}
+
+interface StageFigures {
+  stage: string;
+  language: string;
+  busySeconds: number;
+  waitSeconds: number;
+  cpuSeconds: number;
+  peakRssBytes: number;
 }
 
 interface Summary {
@@ -56,6 +72,7 @@ interface Summary {
   p95Ms: number | null;
   p99Ms: number | null;
   peakRssMB: number;
+  cpuSeconds: number | null;
   checksum: string;
 }
 
@@ -63,6 +80,8 @@ const LABELS: Record<string, string> = {
   duckdb: 'duckdb (validated, oracle)',
   'duckdb-sql': 'duckdb-sql (plain SQL on valid-only input)',
   monolith: 'monolith (C++)',
+  split: 'split (TS → Rust → Python → Go → TS)',
+  'split-passthrough': 'split, pass-through (IPC only)',
 };
 
 function median(xs: number[]): number {
@@ -152,7 +171,23 @@ export async function runBench(o: BenchOptions): Promise<number> {
   // duckdb-sql (engine direct) is always measured next to the validated oracle.
   const modes = [...o.modes];
   if (!modes.includes('duckdb-sql')) modes.splice(modes.includes('duckdb') ? modes.indexOf('duckdb') + 1 : modes.length, 0, 'duckdb-sql');
+  // The pass-through chain is measured next to the split, for the IPC share.
+  if (modes.includes('split') && !modes.includes('split-passthrough')) modes.splice(modes.indexOf('split') + 1, 0, 'split-passthrough');
   const bin = modes.includes('monolith') ? buildMonolith() : null;
+  let stack: SplitStack | undefined;
+  if (modes.includes('split')) {
+    buildSplit();
+    process.stderr.write('bench: starting a control server with the five split stages\n');
+    stack = await SplitStack.start();
+  }
+  try {
+    return await measure(o, modes, bin, stack, cacheDir);
+  } finally {
+    await stack?.stop();
+  }
+}
+
+async function measure(o: BenchOptions, modes: string[], bin: string | null, stack: SplitStack | undefined, cacheDir: string): Promise<number> {
   const mach = await machine();
   const loadBefore = loadavg().map((x) => +x.toFixed(2));
   const records: RunRecord[] = [];
@@ -175,6 +210,13 @@ export async function runBench(o: BenchOptions): Promise<number> {
         if (mode === 'monolith') {
           cmd = bin!;
           args = monolithArgv({ input, out, rules: o.rulesPath, threads: o.threads, batchSize: o.batchSize, partitions: o.partitions });
+        } else if (mode === 'split' || mode === 'split-passthrough') {
+          cmd = process.execPath;
+          args = ['--import', 'tsx', CLI, 'run', '--mode', 'split', '--input', input, '--out', out, '--control-url', stack!.url];
+          if (mode === 'split-passthrough') args.push('--passthrough');
+          if (o.rulesPath) args.push('--rules', o.rulesPath);
+          if (o.batchSize) args.push('--batch-size', String(o.batchSize));
+          if (o.partitions) args.push('--partitions', String(o.partitions));
         } else {
           cmd = process.execPath;
           args = ['--import', 'tsx', CLI, 'run', '--mode', mode, '--input', input, '--out', out];
@@ -192,6 +234,8 @@ export async function runBench(o: BenchOptions): Promise<number> {
           peakRssBytes: Math.max(r.hwm, typeof metrics.peakRssBytes === 'number' ? metrics.peakRssBytes : 0),
           checksum: typeof metrics.checksum === 'string' ? metrics.checksum : '',
           batchLatencyMs: lat ? { p50: lat.p50, p95: lat.p95, p99: lat.p99 } : null,
+          cpuSeconds: typeof metrics.cpuSeconds === 'number' ? metrics.cpuSeconds : null,
+          stages: Array.isArray(metrics.stages) ? (metrics.stages as StageFigures[]) : null,
           exitCode: r.code,
         };
         records.push(rec);
@@ -224,6 +268,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
         p95Ms: lats.length ? median(lats.map((l) => l.p95)) : null,
         p99Ms: lats.length ? median(lats.map((l) => l.p99)) : null,
         peakRssMB: Math.max(...rs.map((r) => r.peakRssBytes)) / 1e6,
+        cpuSeconds: rs.every((r) => r.cpuSeconds !== null) ? median(rs.map((r) => r.cpuSeconds!)) : null,
         checksum: rs[0].checksum,
       });
     }
@@ -234,7 +279,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
     const rs = records.filter((r) => r.events === events);
     const failed = rs.filter((r) => r.exitCode !== 0);
     if (failed.length) problems.push(`${events} events: ${failed.length} run(s) failed (${[...new Set(failed.map((f) => f.mode))].join(', ')})`);
-    const sums = new Set(rs.filter((r) => r.exitCode === 0).map((r) => r.checksum));
+    const sums = new Set(rs.filter((r) => r.exitCode === 0 && r.mode !== 'split-passthrough').map((r) => r.checksum));
     if (sums.size > 1) problems.push(`${events} events: checksums differ: ${rs.map((r) => `${r.mode}#${r.run}=${r.checksum.slice(0, 12)}`).join(' ')}`);
   }
 
@@ -245,13 +290,36 @@ export async function runBench(o: BenchOptions): Promise<number> {
     const oracle = get('duckdb');
     const r = (a?: Summary, b?: Summary, engine = false) =>
       a && b ? (engine ? (a.engineEventsPerSecond ?? NaN) / (b.engineEventsPerSecond ?? NaN) : a.eventsPerSecond / b.eventsPerSecond) : null;
+    const split = get('split');
+    const pass = get('split-passthrough');
     return {
       events,
       monolithVsDuckdbSql: r(mono, sql),
       monolithVsDuckdbSqlEngine: r(mono, sql, true),
       monolithVsDuckdbOracle: r(mono, oracle),
+      splitVsMonolith: r(split, mono),
+      splitVsMonolithEngine: r(split, mono, true),
+      splitVsMonolithP99: split?.p99Ms != null && mono?.p99Ms != null ? split.p99Ms / mono.p99Ms : null,
+      // CPU the chain burns just moving the same batches, as a share of the real run's CPU.
+      ipcCpuShare: split?.cpuSeconds != null && pass?.cpuSeconds != null ? pass.cpuSeconds / split.cpuSeconds : null,
     };
   });
+  // Per-stage figures of the split (median over its runs) for the largest input.
+  const stageRows: string[] = [];
+  for (const mode of ['split', 'split-passthrough']) {
+    for (const { events } of inputs) {
+      const rs = records.filter((r) => r.mode === mode && r.events === events && r.exitCode === 0 && r.stages);
+      if (rs.length === 0) continue;
+      for (const st of rs[0].stages!) {
+        const all = rs.map((r) => r.stages!.find((x) => x.stage === st.stage)!).filter(Boolean);
+        const m = (f: (x: StageFigures) => number) => median(all.map(f));
+        stageRows.push(
+          `| ${fmt(events)} | ${mode} | ${st.stage} (${st.language}) | ${fmt(m((x) => x.busySeconds), 2)} | ${fmt(m((x) => x.waitSeconds), 2)} | ` +
+            `${fmt(m((x) => x.cpuSeconds), 2)} | ${fmt(Math.max(...all.map((x) => x.peakRssBytes)) / 1e6, 0)} |`,
+        );
+      }
+    }
+  }
 
   const table = [
     '| events | mode | runs | wall s (median) | events/s | MB/s | engine events/s | batch p50 ms | p95 ms | p99 ms | peak RSS MB | checksum |',
@@ -261,10 +329,16 @@ export async function runBench(o: BenchOptions): Promise<number> {
         `${fmt(s.engineEventsPerSecond)} | ${fmt(s.p50Ms, 2)} | ${fmt(s.p95Ms, 2)} | ${fmt(s.p99Ms, 2)} | ${fmt(s.peakRssMB, 0)} | \`${s.checksum.slice(0, 12)}\` |`,
     ),
   ].join('\n');
-  const ratioLines = ratios.map((r) =>
-    `- ${fmt(r.events)} events: monolith / duckdb-sql = **${fmt(r.monolithVsDuckdbSql, 2)}×** (process wall time; ` +
-      `${fmt(r.monolithVsDuckdbSqlEngine, 2)}× on engine-reported time), monolith / duckdb oracle = ${fmt(r.monolithVsDuckdbOracle, 2)}×`,
-  );
+  const ratioLines = ratios.flatMap((r) => [
+    ...(r.monolithVsDuckdbSql !== null
+      ? [`- ${fmt(r.events)} events: monolith / duckdb-sql = **${fmt(r.monolithVsDuckdbSql, 2)}×** (process wall time; ` +
+          `${fmt(r.monolithVsDuckdbSqlEngine, 2)}× on engine-reported time), monolith / duckdb oracle = ${fmt(r.monolithVsDuckdbOracle, 2)}×`]
+      : []),
+    ...(r.splitVsMonolith !== null
+      ? [`- ${fmt(r.events)} events: split / monolith throughput = **${fmt(r.splitVsMonolith, 2)}×** (${fmt(r.splitVsMonolithEngine, 2)}× on engine-reported time; floor 0.5×, goal 0.8×), ` +
+          `split / monolith p99 batch latency = **${fmt(r.splitVsMonolithP99, 2)}×** (≤ 2×), CPU share spent on IPC = **${fmt(r.ipcCpuShare === null ? null : r.ipcCpuShare * 100, 1)} %** (≤ 30 %, goal ≤ 15 %)`]
+      : []),
+  ]);
   const md = [
     '# Pipeline benchmark',
     '',
@@ -281,6 +355,9 @@ export async function runBench(o: BenchOptions): Promise<number> {
     '',
     ...ratioLines,
     '',
+    ...(stageRows.length
+      ? ['## Split stages (median over runs)', '', '| events | mode | stage | busy s | waiting on IPC s | CPU s | peak RSS MB |', '|---:|---|---|---:|---:|---:|---:|', ...stageRows, '']
+      : []),
     '## How it is measured',
     '',
     '- Every run is a separate child process. "wall s" is the process wall time measured by the bench (spawn → exit), so it includes',
@@ -288,7 +365,10 @@ export async function runBench(o: BenchOptions): Promise<number> {
     '- events/s and MB/s are computed from the process wall time and the input file size.',
     '- duckdb (validated, oracle): the strict TypeScript §4.2 validator reads every line, then DuckDB SQL applies rules and aggregates.',
     '- duckdb-sql: `read_ndjson` with explicit columns and the same SQL, no validation (valid-only input); it produces the same results.json.',
-    '- Batch latency percentiles come from the monolith\'s metrics.json (`batchLatencyMs`).',
+    '- Batch latency percentiles come from each engine\'s metrics.json (`batchLatencyMs`): for the monolith a batch\'s time from read to aggregated; for the split a batch\'s time from ingest sending it to the sink receiving it folded.',
+    '- split: the five stages run under one headless control server for the whole benchmark (started once, like `npm start` does); each run is `pipeline run --mode split --control-url …`. ' +
+      'Its peak RSS is the sum of the five processes\' high-water marks; its CPU seconds are summed over the five processes during the run.',
+    '- IPC share: CPU seconds of the pass-through chain (each stage forwards the batch unchanged, the sink writes nothing) divided by the CPU seconds of the real split run on the same file.',
     '- Peak RSS: highest VmHWM seen while polling /proc/<pid>/status every 10 ms, or the value the process reports itself, whichever is higher.',
     '',
     problems.length ? `## Problems\n\n${problems.map((p) => `- ${p}`).join('\n')}\n` : 'All checksums agree across modes and runs.\n',

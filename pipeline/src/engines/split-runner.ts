@@ -1,0 +1,202 @@
+// `run --mode split`: the chain ingest (TS) → parse (Rust) → rules (Python) → aggregate (Go) →
+// sink (TS). Uses the stages of a running control server (`npm start`) when it has them;
+// otherwise builds them and starts a control server of its own, headless, on free ports with
+// pipeline/split.runtime.yaml, which supervises the five processes for the length of the run.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
+import { IngestService, type RunComplete } from '@modular-runtime/proto/pipeline/v1/pipeline';
+import { TopologyService } from '@modular-runtime/proto/runtime/v1/topology';
+import { REPO_ROOT } from './monolith-runner.js';
+
+export const STAGES = ['ingest', 'parse', 'rules', 'aggregate', 'sink'] as const;
+const BUILD_SCRIPT = join(REPO_ROOT, 'scripts/build.d/split.sh');
+export const SPLIT_CONFIG = join(REPO_ROOT, 'pipeline/split.runtime.yaml');
+export const DEFAULT_CONTROL_URL = 'http://127.0.0.1:3000';
+
+export class SplitError extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+  }
+}
+
+export interface SplitArgs {
+  input: string;
+  out: string;
+  /** Validated rules, already as JSON text. */
+  rulesJson: string;
+  batchSize?: number;
+  partitions?: number;
+  window?: number;
+  passthrough?: boolean;
+  /** HTTP/1.1 URL of a control server whose stages to use. */
+  controlUrl?: string;
+  /** Progress lines on stderr (default true). */
+  progress?: boolean;
+}
+
+/** Builds parse (cargo), aggregate (go) and rules' generated code; idempotent and fast when nothing changed. */
+export function buildSplit(opts: { quiet?: boolean } = {}): void {
+  const r = spawnSync('bash', [BUILD_SCRIPT], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', opts.quiet ? 'pipe' : process.stderr, opts.quiet ? 'pipe' : process.stderr],
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) {
+    const tail = opts.quiet ? `\n${String(r.stderr ?? '').slice(-2000)}` : '';
+    throw new SplitError(`split build failed (bash scripts/build.d/split.sh exited ${r.status ?? r.signal})${tail}`, 2);
+  }
+}
+
+function topologyClient(url: string) {
+  return createClient(TopologyService, createConnectTransport({ baseUrl: url, httpVersion: '1.1' }));
+}
+
+/** Addresses of the live stages a control server knows, by name; missing stages are absent. */
+export async function stageAddresses(url: string, timeoutMs = 2000): Promise<Map<string, string>> {
+  const topology = topologyClient(url);
+  const found = new Map<string, string>();
+  await Promise.all(
+    STAGES.map(async (name) => {
+      const res = await topology.lookupService({ name }, { timeoutMs });
+      const address = res.instances.find((i) => i.address !== '')?.address;
+      if (address) found.set(name, address);
+    }),
+  );
+  return found;
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const port = (srv.address() as { port: number }).port;
+  srv.close();
+  return port;
+}
+
+/** A headless control server running the five stages, for one CLI invocation or a benchmark. */
+export class SplitStack {
+  private constructor(readonly url: string, private readonly child: ChildProcess, private readonly output: () => string) {}
+
+  static async start(opts: { config?: string; timeoutMs?: number; log?: (line: string) => void } = {}): Promise<SplitStack> {
+    const httpPort = await freePort();
+    const h2cPort = await freePort();
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(REPO_ROOT, 'server/src/main.ts'), '--config', opts.config ?? SPLIT_CONFIG, '--http-port', String(httpPort), '--h2c-port', String(h2cPort)],
+      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    const keep = (d: Buffer) => {
+      output = (output + d.toString()).slice(-20_000);
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    const stack = new SplitStack(`http://127.0.0.1:${httpPort}`, child, () => output);
+    const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+    let missing: string[] = [...STAGES];
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new SplitError(`the control server for the split stages exited (${child.exitCode ?? child.signalCode}):\n${output.slice(-3000)}`);
+      }
+      try {
+        const found = await stageAddresses(stack.url, 1000);
+        missing = STAGES.filter((s) => !found.has(s));
+        if (missing.length === 0) return stack;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await stack.stop();
+    throw new SplitError(`split stages did not all register within ${((opts.timeoutMs ?? 60_000) / 1000).toFixed(0)} s; missing: ${missing.join(', ')}\n${output.slice(-3000)}`);
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** The control server's recent output (its supervisor reports every stage exit). */
+  get recentOutput(): string {
+    return this.output();
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = once(this.child, 'exit');
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Sends the file through the chain served by `controlUrl`; resolves with the sink's RunComplete. */
+export async function runThroughStages(controlUrl: string, a: SplitArgs): Promise<RunComplete> {
+  const found = await stageAddresses(controlUrl);
+  const ingest = found.get('ingest');
+  if (!ingest) throw new SplitError(`the control server at ${controlUrl} has no live ingest stage`);
+  const client = createClient(
+    IngestService,
+    createGrpcTransport({ baseUrl: `http://${ingest}`, readMaxBytes: 64 << 20, writeMaxBytes: 64 << 20 }),
+  );
+  const t0 = performance.now();
+  let lastLine = 0;
+  try {
+    for await (const p of client.run({
+      inputPath: a.input,
+      outDir: a.out,
+      rulesJson: a.rulesJson,
+      batchSize: a.batchSize ?? 0,
+      partitions: a.partitions ?? 0,
+      window: a.window ?? 0,
+      passthrough: a.passthrough ?? false,
+    })) {
+      if (p.complete) return p.complete;
+      if (a.progress !== false && performance.now() - lastLine >= 1000) {
+        lastLine = performance.now();
+        const secs = (performance.now() - t0) / 1000;
+        const pct = p.inputBytes > 0n ? Number((p.bytesRead * 100n) / p.inputBytes) : 100;
+        process.stderr.write(
+          `split: ${Number(p.linesRead).toLocaleString('en-US')} lines read (${pct}% of the file), ${Number(p.batchesAcked)} batches acknowledged, ` +
+            `${Math.round(Number(p.linesRead) / Math.max(secs, 1e-9)).toLocaleString('en-US')} lines/s\n`,
+        );
+      }
+    }
+  } catch (e) {
+    const err = ConnectError.from(e);
+    throw new SplitError(`split run failed [${Code[err.code]}]: ${err.rawMessage}`, err.code === Code.InvalidArgument || err.code === Code.NotFound ? 2 : 1);
+  }
+  throw new SplitError('split run failed: ingest ended the stream without a RunComplete');
+}
+
+/** The whole `run --mode split`: find or start the stages, run, report. */
+export async function runSplit(a: SplitArgs & { build?: boolean }): Promise<RunComplete> {
+  const url = a.controlUrl ?? process.env.MR_CONTROL_HTTP_URL ?? DEFAULT_CONTROL_URL;
+  let found: Map<string, string> | undefined;
+  try {
+    found = await stageAddresses(url, 1000);
+  } catch {
+    found = undefined; // no control server there
+  }
+  if (found && found.size === STAGES.length) {
+    process.stderr.write(`split: using the stages of the control server at ${url}\n`);
+    return runThroughStages(url, a);
+  }
+  if (a.controlUrl !== undefined) {
+    const missing = found ? STAGES.filter((s) => !found!.has(s)).join(', ') : 'all (no control server answers there)';
+    throw new SplitError(`--control-url ${url}: split stages missing: ${missing}`, 2);
+  }
+  if (a.build !== false) buildSplit();
+  process.stderr.write('split: starting a control server with the five stages (pipeline/split.runtime.yaml)\n');
+  const stack = await SplitStack.start();
+  try {
+    return await runThroughStages(stack.url, a);
+  } finally {
+    await stack.stop();
+  }
+}
