@@ -1,0 +1,452 @@
+"""RulesService.Process: one inbound stream per run, one outbound stream to the downstream
+(aggregate), following services/PIPELINE.md.
+
+Threads per run:
+- the gRPC handler thread reads the RunHeader, validates the rules, finds and opens the
+  downstream, then only writes responses upstream (acks, RunComplete) from a queue;
+- an inbound thread reads batches, applies the rules, waits for a send credit (window of 8
+  batches sent and not yet acknowledged by the downstream), queues the result for the
+  downstream and queues the ack for upstream;
+- a downstream thread reads the downstream's acks (freeing credits) and its RunComplete;
+- gRPC's own thread writes the queued requests to the downstream.
+So receiving, working, sending downstream and acknowledging upstream all overlap.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import resource
+import socket
+import threading
+import time
+from collections import OrderedDict
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import grpc
+
+from .engine import BatchError, Engine
+from .log import Logger
+from .pb import pb, pb_grpc
+from .rules import RulesError, parse_rules
+from .topology import Activity, TopologyClient, TopologyError
+
+STAGE = "rules"
+LANGUAGE = "python"
+METHOD = "pipeline.v1.RulesService/Process"
+WINDOW = 8
+MAX_MESSAGE = 64 * 1024 * 1024
+LOOKUP_TIMEOUT_S = 30.0
+LOOKUP_RETRY_S = 0.1
+
+GRPC_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE),
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+]
+CHANNEL_OPTIONS = GRPC_OPTIONS + [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
+def cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+
+def _accepts_connections(address: str, timeout: float) -> bool:
+    """Whether something listens at HOST:PORT (a plain TCP connect, closed at once)."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+class WindowClosed(Exception):
+    pass
+
+
+class CreditWindow:
+    """At most `size` batches sent and not yet acknowledged; close() wakes every waiter."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.in_flight = 0
+        self.closed = False
+        self._cv = threading.Condition()
+
+    def acquire(self) -> int:
+        """Takes a credit; returns the nanoseconds it waited. Raises WindowClosed."""
+        with self._cv:
+            if self.closed:
+                raise WindowClosed()
+            if self.in_flight < self.size:
+                self.in_flight += 1
+                return 0
+            t0 = time.perf_counter_ns()
+            while self.in_flight >= self.size and not self.closed:
+                self._cv.wait()
+            if self.closed:
+                raise WindowClosed()
+            self.in_flight += 1
+            return time.perf_counter_ns() - t0
+
+    def release(self) -> None:
+        with self._cv:
+            if self.in_flight > 0:
+                self.in_flight -= 1
+            self._cv.notify()
+
+    def close(self) -> None:
+        with self._cv:
+            self.closed = True
+            self._cv.notify_all()
+
+
+_CLOSE = object()
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # cannot go on the wire: U+FFFD, as Node does
+
+
+@dataclass
+class Config:
+    name: str = "rules"
+    downstream: str = "aggregate"
+    control_url: str = "http://127.0.0.1:3000"
+    control_token: str | None = None
+    downstream_address: str | None = None  # skips the lookup (tests)
+    lookup_timeout_s: float = LOOKUP_TIMEOUT_S
+
+
+class RulesServicer(pb_grpc.RulesServiceServicer):
+    def __init__(self, config: Config, log: Logger, activity: Activity | None = None) -> None:
+        self.config = config
+        self.log = log
+        self.activity = activity or Activity()
+        self.topology = TopologyClient(config.control_url, config.control_token)
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- shared state -----------------------------------------------------------------------
+    def engine_for(self, rules_json: str) -> Engine:
+        with self._lock:
+            e = self._engines.get(rules_json)
+            if e is not None:
+                self._engines.move_to_end(rules_json)
+                return e
+        e = Engine(parse_rules(rules_json))
+        with self._lock:
+            self._engines[rules_json] = e
+            while len(self._engines) > 16:
+                self._engines.popitem(last=False)
+        return e
+
+    def close(self) -> None:
+        pass
+
+    # -- the RPC ------------------------------------------------------------------------------
+    def Process(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+        return _Run(self, request_iterator, context).serve()
+
+
+class _Run:
+    def __init__(self, svc: RulesServicer, requests: Iterator[Any], context: grpc.ServicerContext) -> None:
+        self.svc = svc
+        self.cfg = svc.config
+        self.requests = requests
+        self.context = context
+        self.log = svc.log
+        self.window = CreditWindow(WINDOW)
+        self.up: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+        self.down: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.call: Any = None
+        self.channel: grpc.Channel | None = None
+        self._channel_lock = threading.Lock()
+        self.sent_at: dict[int, tuple[float, int]] = {}
+        self.completed = False
+        self.finished = threading.Event()
+        # StageMetrics
+        self.busy_ns = 0
+        self.wait_ns = 0
+        self.batches_in = 0
+        self.batches_out = 0
+        self.events_in = 0
+        self.events_out = 0
+        self.dropped = 0
+        self.cpu0 = cpu_seconds()
+        self.t0 = time.monotonic()
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _next(self) -> Any:
+        t = time.perf_counter_ns()
+        try:
+            return next(self.requests)
+        finally:
+            self.wait_ns += time.perf_counter_ns() - t
+
+    def _down_requests(self) -> Iterator[Any]:
+        while True:
+            item = self.down.get()
+            if item is _CLOSE:
+                return
+            yield item
+
+    def _on_rpc_done(self) -> None:
+        """The inbound RPC ended (normally, by error, or cancelled by the upstream)."""
+        self.finished.set()
+        self.up.put(("cancelled",))
+        self.window.close()
+        if not self.completed:
+            if self.call is not None:
+                self.call.cancel()
+            self.down.put(_CLOSE)
+
+    def _abort(self, code: grpc.StatusCode, message: str) -> None:
+        self.context.abort(code, _LONE_SURROGATE.sub("\ufffd", message))
+
+    # -- downstream ---------------------------------------------------------------------------
+    def _connect(self) -> str | None:
+        """Finds the downstream's address and checks that it accepts connections; None when
+        the upstream went away meanwhile. Aborts with UNAVAILABLE after lookup_timeout_s.
+        Retrying also covers a registration that outlived its process (connection refused)."""
+        name = self.cfg.downstream
+        deadline = time.monotonic() + self.cfg.lookup_timeout_s
+        last_error = ""
+        unreachable: str | None = None
+        while True:
+            if not self.context.is_active():
+                return None
+            address = self.cfg.downstream_address
+            if address is None:
+                try:
+                    address = self.svc.topology.lookup(name, timeout=min(5.0, max(0.5, deadline - time.monotonic())))
+                    last_error = ""
+                except TopologyError as e:
+                    last_error = str(e)
+            if address:
+                if _accepts_connections(address, timeout=max(0.1, min(1.0, deadline - time.monotonic()))):
+                    return address
+                unreachable = address
+            if time.monotonic() >= deadline:
+                if unreachable is not None:
+                    self._abort(grpc.StatusCode.UNAVAILABLE, f"{STAGE}: downstream {name} at {unreachable} is not reachable")
+                why = f" (topology lookup failed: {last_error})" if last_error else ""
+                self._abort(grpc.StatusCode.UNAVAILABLE, f"{STAGE}: downstream {name} is not registered with the topology{why}")
+            time.sleep(LOOKUP_RETRY_S)
+
+    def _close_channel(self) -> None:
+        with self._channel_lock:
+            ch, self.channel = self.channel, None
+        if ch is not None:
+            ch.close()
+
+    def _read_downstream(self) -> None:
+        d = self.cfg.downstream
+        try:
+            for res in self.call:
+                kind = res.WhichOneof("kind")
+                if kind == "ack":
+                    sent = self.sent_at.pop(res.ack, None)
+                    if sent is not None:
+                        self.svc.activity.record(d, METHOD, time.monotonic() - sent[0], sent[1])
+                    self.window.release()
+                elif kind == "complete":
+                    self.completed = True
+                    self.up.put(("complete", res))
+                    for _ in self.call:  # let the downstream end its stream cleanly
+                        pass
+                    return
+            self.up.put(("error", grpc.StatusCode.ABORTED, f"{STAGE}: {d} failed: its stream ended without RunComplete"))
+        except grpc.RpcError as e:
+            if self.completed:
+                return
+            code = e.code() if callable(getattr(e, "code", None)) else grpc.StatusCode.UNKNOWN
+            details = e.details() if callable(getattr(e, "details", None)) else str(e)
+            self.svc.activity.record(d, METHOD, 0.0, 0, ok=False, error=details or "")
+            self.up.put(("error", code, f"{STAGE}: {d} failed: {details}"))
+        except Exception as e:  # noqa: BLE001
+            self.up.put(("error", grpc.StatusCode.INTERNAL, f"{STAGE}: reading from {d} failed: {e!r}"))
+        finally:
+            self.window.close()
+            self._close_channel()
+
+    # -- inbound ------------------------------------------------------------------------------
+    def _work(self, batch: Any) -> tuple[int, int]:
+        """Applies the rules to `batch` in place; returns (events in, events out)."""
+        kind = batch.WhichOneof("payload")
+        if self.passthrough:  # forwarded unchanged, whatever it carries
+            n = batch.events.count if kind == "events" else 0
+            return n, n
+        if kind is None:
+            return 0, 0
+        if kind != "events":
+            raise BatchError("expected events, got raw lines")
+        ev = batch.events
+        n = ev.count
+        res = self.engine.apply(n, ev.ts_seconds, ev.value, ev.type_index, ev.type_dict, ev.user_index, ev.user_dict)
+        if res.dropped:
+            ev.count = res.count
+            ev.ts_seconds = res.ts_seconds
+            ev.value = res.value
+            ev.type_index = res.type_index
+            ev.user_index = res.user_index
+            batch.counters.dropped += res.dropped
+        ev.tag_set_index = res.tag_set_index
+        del ev.tag_sets[:]
+        for pairs in res.tag_sets:
+            ev.tag_sets.add().pairs.extend(pairs)
+        return n, res.count
+
+    def _read_inbound(self) -> None:
+        trace = 0
+        try:
+            while True:
+                try:
+                    msg = self._next()
+                except StopIteration:
+                    self.up.put(("error", grpc.StatusCode.ABORTED, f"{STAGE}: the stream ended before End"))
+                    return
+                kind = msg.WhichOneof("kind")
+                if kind == "batch":
+                    t = time.perf_counter_ns()
+                    batch = msg.batch
+                    trace = batch.meta.trace_id
+                    self.batches_in += 1
+                    n_in, n_out = self._work(batch)
+                    self.events_in += n_in
+                    self.dropped += n_in - n_out
+                    self.busy_ns += time.perf_counter_ns() - t
+                    self.wait_ns += self.window.acquire()
+                    self.sent_at[trace] = (time.monotonic(), n_out)
+                    self.down.put(msg)
+                    self.batches_out += 1
+                    self.events_out += n_out
+                    self.up.put(("ack", trace))
+                elif kind == "end":
+                    end = msg.end
+                    end.stages.add(
+                        stage=STAGE,
+                        language=LANGUAGE,
+                        busy_ns=self.busy_ns,
+                        wait_ns=self.wait_ns,
+                        batches_in=self.batches_in,
+                        batches_out=self.batches_out,
+                        events_in=self.events_in,
+                        events_out=self.events_out,
+                        cpu_seconds=cpu_seconds() - self.cpu0,
+                        peak_rss_bytes=peak_rss_bytes(),
+                        pid=os.getpid(),
+                    )
+                    self.down.put(msg)
+                    self.down.put(_CLOSE)  # half-close: nothing follows End
+                    return
+                elif kind == "header":
+                    self.up.put(("error", grpc.StatusCode.FAILED_PRECONDITION, f"{STAGE}: a second RunHeader arrived after batch {trace}"))
+                    return
+                else:
+                    what = "a ResultPart" if kind == "result_part" else "an empty message"
+                    self.up.put(("error", grpc.StatusCode.INVALID_ARGUMENT, f"{STAGE}: unexpected {what} after batch {trace}"))
+                    return
+        except BatchError as e:
+            self.up.put(("error", grpc.StatusCode.INVALID_ARGUMENT, f"{STAGE}: batch {trace}: {e}"))
+        except WindowClosed:
+            pass  # the downstream failed or the run ended: already reported
+        except grpc.RpcError:
+            self.up.put(("cancelled",))  # the upstream went away
+        except Exception as e:  # noqa: BLE001
+            if self.finished.is_set():
+                return
+            self.up.put(("error", grpc.StatusCode.INTERNAL, f"{STAGE}: batch {trace}: internal error: {e!r}"))
+
+    # -- the handler --------------------------------------------------------------------------
+    def serve(self) -> Iterator[Any]:
+        try:
+            first = self._next()
+        except StopIteration:
+            return
+        except grpc.RpcError:
+            return
+        kind = first.WhichOneof("kind")
+        if kind != "header":
+            self._abort(grpc.StatusCode.FAILED_PRECONDITION, f"{STAGE}: the first message must be a RunHeader, got {kind or 'an empty message'}")
+        header = first.header
+        self.passthrough = header.passthrough
+        try:
+            self.engine = self.svc.engine_for(header.rules_json)
+        except RulesError as e:
+            self.log.child(header.run_id).warn(f"run refused: rules: {e}")
+            self._abort(grpc.StatusCode.INVALID_ARGUMENT, f"{STAGE}: {e}")
+        log = self.log.child(header.run_id)
+        self.context.add_callback(self._on_rpc_done)
+        log.info(
+            f"run started: forwarding to {self.cfg.downstream}" + (" (pass-through)" if self.passthrough else ""),
+            inputPath=header.input_path or None,
+        )
+        address = self._connect()
+        if address is None:
+            log.info("run cancelled by the upstream while looking up the downstream")
+            return
+        # One channel per run: a fresh connection to whatever the lookup found, closed with the run.
+        self.channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        stub = pb_grpc.AggregateServiceStub(self.channel)
+        self.down.put(first)  # the header, unchanged
+        self.call = stub.Process(self._down_requests())
+        if self.finished.is_set():  # cancelled while we opened the call
+            self.call.cancel()
+            self._close_channel()
+            return
+        threading.Thread(target=self._read_downstream, name="rules-downstream", daemon=True).start()
+        threading.Thread(target=self._read_inbound, name="rules-inbound", daemon=True).start()
+        outcome = "cancelled by the upstream"
+        try:
+            while True:
+                item = self.up.get()
+                tag = item[0]
+                if tag == "ack":
+                    yield pb.StageResponse(ack=item[1])
+                elif tag == "complete":
+                    outcome = "finished"
+                    yield item[1]
+                    return
+                elif tag == "error":
+                    outcome = f"failed: {item[2]}"
+                    self.call.cancel()  # cancel, not half-close: the downstream must not finish
+                    self.down.put(_CLOSE)
+                    self._abort(item[1], item[2])
+                else:  # cancelled
+                    return
+        finally:
+            self.window.close()
+            if not self.completed:
+                self.call.cancel()
+                self.down.put(_CLOSE)
+                self._close_channel()
+            else:  # the downstream reader closes it when the stream ends; never later than this
+                t = threading.Timer(5.0, self._close_channel)
+                t.daemon = True
+                t.start()
+            log.info(
+                f"run {outcome}: {self.batches_in} batches, {self.events_in} events in, "
+                f"{self.dropped} dropped, {self.events_out} out in {time.monotonic() - self.t0:.3f} s",
+                busyNs=self.busy_ns,
+                waitNs=self.wait_ns,
+            )
+
+
+def make_server(servicer: RulesServicer, host: str, port: int, max_workers: int = 32) -> tuple[grpc.Server, int]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rules-rpc"), options=GRPC_OPTIONS)
+    pb_grpc.add_RulesServiceServicer_to_server(servicer, server)
+    bound = server.add_insecure_port(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen on {host}:{port}")
+    return server, bound
