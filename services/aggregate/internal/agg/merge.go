@@ -1,0 +1,273 @@
+package agg
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	pb "github.com/modular-runtime/aggregate/gen/pipeline/v1"
+)
+
+// MaxGroupsPerPart is the most groups one ResultPart carries (PIPELINE.md).
+const MaxGroupsPerPart = 10_000
+
+// MaxPartBytes bounds the key bytes of one ResultPart, so a part stays far below the 64 MiB
+// message limit even when keys are long (a key can be close to 1 MiB).
+const MaxPartBytes = 16 << 20
+
+// Group is one merged byType/byUser/byTag group.
+type Group struct {
+	Key string
+	Stats
+}
+
+// Window is one merged byWindow group.
+type Window struct {
+	Start int64
+	Type  string
+	WStats
+	rank int32 // the type's rank among its partition's types, for sorting within a partition
+}
+
+type sortedRuns struct {
+	types, users, tags []Group
+	windows            []Window
+}
+
+func cmpGroup(a, b *Group) int { return strings.Compare(a.Key, b.Key) }
+
+func cmpWindow(a, b *Window) int {
+	if c := cmp.Compare(a.Start, b.Start); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Type, b.Type)
+}
+
+func sortedGroups(keys []string, stats []Stats) []Group {
+	out := make([]Group, 0, len(keys))
+	for i, key := range keys {
+		if stats[i].Count > 0 { // a dictionary entry may have had no event here
+			out = append(out, Group{key, stats[i]})
+		}
+	}
+	slices.SortFunc(out, func(a, b Group) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// countAll is stats with Count 1, so sortedGroups keeps every key.
+func countAll(n int) []Stats {
+	s := make([]Stats, n)
+	for i := range s {
+		s[i].Count = 1
+	}
+	return s
+}
+
+// sortRuns turns the partition's state into runs sorted by the §4.4 order; it runs in the
+// partition's goroutine, so the partitions sort in parallel.
+func (p *partition) sortRuns() *sortedRuns {
+	r := &sortedRuns{types: sortedGroups(p.types.keys, p.types.stats), users: sortedGroups(p.users.keys, p.users.stats), tags: sortedGroups(p.tags.keys, p.tags.stats)}
+	// Windows sort by start, then by their type's rank: an integer compare, not a string one.
+	rank := make([]int32, len(p.types.keys))
+	for i, g := range sortedGroups(p.types.keys, countAll(len(p.types.keys))) {
+		rank[p.types.slots[g.Key]] = int32(i)
+	}
+	r.windows = make([]Window, 0, len(p.winKeys))
+	for i, k := range p.winKeys {
+		r.windows = append(r.windows, Window{k.start, p.types.keys[k.typ], p.winStat[i], rank[k.typ]})
+	}
+	slices.SortFunc(r.windows, func(a, b Window) int {
+		if c := cmp.Compare(a.Start, b.Start); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.rank, b.rank)
+	})
+	// The state is no longer needed: let it go before the merge allocates the parts.
+	*p = partition{id: p.id}
+	return r
+}
+
+// mergeRuns visits the union of sorted runs in order, combining entries with equal keys.
+func mergeRuns[T any](runs [][]T, compare func(a, b *T) int, combine func(dst, src *T), visit func(*T) error) error {
+	pos := make([]int, len(runs))
+	heap := make([]int, 0, len(runs)) // run indexes, ordered by their current head
+	less := func(i, j int) bool {
+		return compare(&runs[heap[i]][pos[heap[i]]], &runs[heap[j]][pos[heap[j]]]) < 0
+	}
+	down := func(i int) {
+		for {
+			l, m := 2*i+1, i
+			if l < len(heap) && less(l, m) {
+				m = l
+			}
+			if r := l + 1; r < len(heap) && less(r, m) {
+				m = r
+			}
+			if m == i {
+				return
+			}
+			heap[i], heap[m] = heap[m], heap[i]
+			i = m
+		}
+	}
+	for r := range runs {
+		if len(runs[r]) > 0 {
+			heap = append(heap, r)
+		}
+	}
+	for i := len(heap)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	// advance moves the top run to its next entry and restores the heap.
+	advance := func() {
+		r := heap[0]
+		pos[r]++
+		if pos[r] == len(runs[r]) {
+			heap[0] = heap[len(heap)-1]
+			heap = heap[:len(heap)-1]
+		}
+		if len(heap) > 0 {
+			down(0)
+		}
+	}
+	for len(heap) > 0 {
+		r := heap[0]
+		cur := runs[r][pos[r]]
+		advance()
+		for len(heap) > 0 {
+			t := heap[0]
+			if compare(&runs[t][pos[t]], &cur) != 0 {
+				break
+			}
+			combine(&cur, &runs[t][pos[t]])
+			advance()
+		}
+		if err := visit(&cur); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// partWriter fills ResultParts up to MaxGroupsPerPart groups (and MaxPartBytes key bytes).
+// The messages of a part are allocated in slabs, not one by one.
+type partWriter struct {
+	maxGroups, maxBytes int
+	send                func(*pb.ResultPart) error
+	cur                 *pb.ResultPart
+	n, bytes            int
+	groups              int
+	parts               int
+	groupSlab           []pb.Group
+	windowSlab          []pb.WindowGroup
+	typeBytes           map[string][]byte // window types repeat: one byte slice each
+}
+
+func (w *partWriter) group(g *Group) *pb.Group {
+	if len(w.groupSlab) == 0 {
+		w.groupSlab = make([]pb.Group, min(1024, w.maxGroups))
+	}
+	m := &w.groupSlab[0]
+	w.groupSlab = w.groupSlab[1:]
+	m.Key, m.Count, m.Sum, m.Min, m.Max = []byte(g.Key), g.Count, g.Sum, g.Min, g.Max
+	return m
+}
+
+func (w *partWriter) window(g *Window) *pb.WindowGroup {
+	if len(w.windowSlab) == 0 {
+		w.windowSlab = make([]pb.WindowGroup, min(1024, w.maxGroups))
+	}
+	m := &w.windowSlab[0]
+	w.windowSlab = w.windowSlab[1:]
+	t, ok := w.typeBytes[g.Type]
+	if !ok {
+		t = []byte(g.Type)
+		w.typeBytes[g.Type] = t
+	}
+	m.Start, m.Type, m.Count, m.Sum = g.Start, t, g.Count, g.Sum
+	return m
+}
+
+func (w *partWriter) room(keyLen int) error {
+	if w.cur != nil && (w.n >= w.maxGroups || (w.n > 0 && w.bytes+keyLen > w.maxBytes)) {
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	if w.cur == nil {
+		w.cur = &pb.ResultPart{}
+	}
+	w.n++
+	w.groups++
+	w.bytes += keyLen
+	return nil
+}
+
+func (w *partWriter) flush() error {
+	if w.cur == nil {
+		return nil
+	}
+	p := w.cur
+	w.cur, w.n, w.bytes = nil, 0, 0
+	w.parts++
+	return w.send(p)
+}
+
+// Results merges the partitions' sorted groups (after Close) and sends them in ResultParts of
+// at most maxGroups groups (and about maxBytes key bytes): byType, then byUser, byTag and
+// byWindow, each ascending by key bytes (windows by start, then type bytes). It returns the
+// number of groups and parts sent.
+func (a *Aggregator) Results(maxGroups, maxBytes int, send func(*pb.ResultPart) error) (groups, parts int, err error) {
+	if err := a.Close(); err != nil {
+		return 0, 0, err
+	}
+	w := &partWriter{maxGroups: max(1, maxGroups), maxBytes: max(1, maxBytes), send: send, typeBytes: map[string][]byte{}}
+	pick := func(f func(*sortedRuns) []Group) [][]Group {
+		runs := make([][]Group, 0, len(a.sorted))
+		for _, s := range a.sorted {
+			if s != nil {
+				runs = append(runs, f(s))
+			}
+		}
+		return runs
+	}
+	combine := func(dst, src *Group) { dst.merge(src.Stats) }
+	families := []struct {
+		runs [][]Group
+		add  func(*pb.ResultPart, *pb.Group)
+	}{
+		{pick(func(s *sortedRuns) []Group { return s.types }), func(p *pb.ResultPart, g *pb.Group) { p.ByType = append(p.ByType, g) }},
+		{pick(func(s *sortedRuns) []Group { return s.users }), func(p *pb.ResultPart, g *pb.Group) { p.ByUser = append(p.ByUser, g) }},
+		{pick(func(s *sortedRuns) []Group { return s.tags }), func(p *pb.ResultPart, g *pb.Group) { p.ByTag = append(p.ByTag, g) }},
+	}
+	for _, f := range families {
+		err := mergeRuns(f.runs, cmpGroup, combine, func(g *Group) error {
+			if err := w.room(len(g.Key)); err != nil {
+				return err
+			}
+			f.add(w.cur, w.group(g))
+			return nil
+		})
+		if err != nil {
+			return w.groups, w.parts, err
+		}
+	}
+	wruns := make([][]Window, 0, len(a.sorted))
+	for _, s := range a.sorted {
+		if s != nil {
+			wruns = append(wruns, s.windows)
+		}
+	}
+	err = mergeRuns(wruns, cmpWindow, func(dst, src *Window) { dst.Count += src.Count; dst.Sum += src.Sum }, func(g *Window) error {
+		if err := w.room(len(g.Type)); err != nil {
+			return err
+		}
+		w.cur.ByWindow = append(w.cur.ByWindow, w.window(g))
+		return nil
+	})
+	if err == nil {
+		err = w.flush()
+	}
+	a.sorted = nil
+	return w.groups, w.parts, err
+}

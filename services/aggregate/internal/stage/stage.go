@@ -1,0 +1,601 @@
+// Package stage serves AggregateService.Process: one run per inbound stream, folded by an
+// agg.Aggregator and forwarded to the downstream SinkService (services/PIPELINE.md).
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/modular-runtime/aggregate/gen/pipeline/v1"
+	"github.com/modular-runtime/aggregate/internal/agg"
+	"github.com/modular-runtime/aggregate/internal/control"
+	"github.com/modular-runtime/aggregate/internal/logx"
+	"github.com/modular-runtime/aggregate/internal/proc"
+)
+
+// MaxMessageBytes is the largest message the stage accepts or sends (64 MiB).
+const MaxMessageBytes = 64 << 20
+
+// DefaultWindow is the number of batches that may be sent downstream and not yet acknowledged.
+const DefaultWindow = 8
+
+// StageKind is the StageMetrics.stage value; Language its language.
+const (
+	StageKind = "aggregate"
+	Language  = "go"
+)
+
+// SinkMethod is the method named in activity reports for the aggregate → sink edge.
+const SinkMethod = "pipeline.v1.SinkService/Process"
+
+// Config configures the service.
+type Config struct {
+	Name       string // stage name used in messages (default "aggregate")
+	Downstream string // downstream service name (default "sink")
+	Partitions int    // default partitions when the header has none (default NumCPU)
+	// DownstreamAddress skips the topology lookup (tests).
+	DownstreamAddress string
+	// Lookup resolves a service name to the address of its newest instance ("" when none).
+	Lookup        func(ctx context.Context, name string) (string, error)
+	Reporter      *control.Reporter // activity reports; may be nil
+	Log           *logx.Logger      // may be nil
+	Window        int               // default DefaultWindow
+	LookupTimeout time.Duration     // default 30 s
+	LookupRetry   time.Duration     // default 100 ms
+}
+
+// Server implements pipeline.v1.AggregateService.
+type Server struct {
+	pb.UnimplementedAggregateServiceServer
+	cfg   Config
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+// New returns a server with defaults filled in.
+func New(cfg Config) *Server {
+	if cfg.Name == "" {
+		cfg.Name = "aggregate"
+	}
+	if cfg.Downstream == "" {
+		cfg.Downstream = "sink"
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = runtime.NumCPU()
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = DefaultWindow
+	}
+	if cfg.LookupTimeout <= 0 {
+		cfg.LookupTimeout = 30 * time.Second
+	}
+	if cfg.LookupRetry <= 0 {
+		cfg.LookupRetry = 100 * time.Millisecond
+	}
+	return &Server{cfg: cfg, conns: map[string]*grpc.ClientConn{}}
+}
+
+// ServerOptions are the gRPC server options the stage needs (64 MiB messages).
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)}
+}
+
+// Close closes the downstream connections.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for a, c := range s.conns {
+		_ = c.Close()
+		delete(s.conns, a)
+	}
+}
+
+func (s *Server) conn(addr string) (*grpc.ClientConn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)))
+	if err != nil {
+		return nil, err
+	}
+	s.conns[addr] = c
+	return c, nil
+}
+
+// prune closes the connections to other addresses that are not ready (a downstream that
+// restarted elsewhere); a ready one may still carry another run's stream.
+func (s *Server) prune(keep string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for a, c := range s.conns {
+		if a != keep && c.GetState() != connectivity.Ready {
+			_ = c.Close()
+			delete(s.conns, a)
+		}
+	}
+}
+
+// connect finds the downstream and waits until its connection is ready, retrying every
+// LookupRetry for up to LookupTimeout.
+func (s *Server) connect(ctx context.Context) (*grpc.ClientConn, string, error) {
+	name := s.cfg.Downstream
+	deadline := time.Now().Add(s.cfg.LookupTimeout)
+	lastErr, unreachable := "", ""
+	for {
+		addr := s.cfg.DownstreamAddress
+		if addr == "" && s.cfg.Lookup != nil {
+			lctx, cancel := context.WithTimeout(ctx, min(5*time.Second, max(500*time.Millisecond, time.Until(deadline))))
+			a, err := s.cfg.Lookup(lctx, name)
+			cancel()
+			addr, lastErr = a, ""
+			if err != nil {
+				lastErr = err.Error()
+			}
+		}
+		if addr != "" {
+			c, err := s.conn(addr)
+			if err != nil {
+				return nil, "", status.Errorf(codes.InvalidArgument, "%s: downstream %s has a bad address %q: %v", s.cfg.Name, name, addr, err)
+			}
+			if waitReady(ctx, c, min(2*time.Second, max(200*time.Millisecond, time.Until(deadline)))) {
+				s.prune(addr)
+				return c, addr, nil
+			}
+			unreachable = addr
+		}
+		if ctx.Err() != nil {
+			return nil, "", status.FromContextError(ctx.Err()).Err()
+		}
+		if time.Now().After(deadline) {
+			if unreachable != "" {
+				return nil, "", status.Errorf(codes.Unavailable, "%s: downstream %s at %s is not reachable", s.cfg.Name, name, unreachable)
+			}
+			why := ""
+			if lastErr != "" {
+				why = " (topology lookup failed: " + lastErr + ")"
+			}
+			return nil, "", status.Errorf(codes.Unavailable, "%s: downstream %s is not registered with the topology%s", s.cfg.Name, name, why)
+		}
+		t := time.NewTimer(s.cfg.LookupRetry)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+func waitReady(ctx context.Context, c *grpc.ClientConn, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c.Connect()
+	for {
+		st := c.GetState()
+		if st == connectivity.Ready {
+			return true
+		}
+		if !c.WaitForStateChange(ctx, st) {
+			return false
+		}
+	}
+}
+
+// Process serves one run.
+func (s *Server) Process(up pb.AggregateService_ProcessServer) error {
+	r := &run{s: s, cfg: &s.cfg, up: up, t0: time.Now(), cpu0: proc.CPUSeconds(), sent: map[uint64]sentBatch{}}
+	return r.serve()
+}
+
+type item struct {
+	batch  *pb.Batch
+	job    *agg.Job
+	events int
+	end    *pb.End
+}
+
+type sentBatch struct {
+	at     time.Time
+	events int
+}
+
+// run is one Process stream. Three goroutines: readUp (inbound messages → partitions and the
+// ordered queue), the handler's own (forwards in order: batches to D, acks upstream, End and
+// RunComplete) and readDown (acks and RunComplete from D).
+type run struct {
+	s      *Server
+	cfg    *Config
+	up     pb.AggregateService_ProcessServer
+	down   pb.SinkService_ProcessClient
+	ctx    context.Context
+	cancel context.CancelFunc
+	runID  string
+	pass   bool
+	agg    *agg.Aggregator
+
+	queue    chan item
+	credits  chan struct{}
+	complete chan *pb.RunComplete
+
+	errMu sync.Mutex
+	err   error
+
+	sentMu sync.Mutex
+	sent   map[uint64]sentBatch
+
+	t0   time.Time
+	cpu0 float64
+	// Written by readUp, read by the handler after it took End off the queue.
+	upWaitNs, dispatchNs int64
+	batchesIn, eventsIn  uint64
+	lastTrace            uint64
+	// Written by the handler goroutine: time building messages and merging (forwardNs), and
+	// time blocked on D (credit, and sends held up by flow control).
+	creditWaitNs, sendNs, forwardNs int64
+	batchesOut, eventsOut           uint64
+}
+
+// fail records the run's error (the first one wins) and ends the run.
+func (r *run) fail(code codes.Code, format string, args ...any) {
+	r.errMu.Lock()
+	if r.err == nil {
+		r.err = status.Errorf(code, format, args...)
+	}
+	r.errMu.Unlock()
+	r.cancel()
+}
+
+// failure is what the handler returns once the run's context has ended.
+func (r *run) failure() error {
+	if err := r.up.Context().Err(); err != nil {
+		return status.FromContextError(err).Err() // the upstream went away: forget the run
+	}
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	return status.Errorf(codes.Canceled, "%s: run cancelled", r.cfg.Name)
+}
+
+func kindName(m *pb.StageRequest) string {
+	switch m.GetKind().(type) {
+	case *pb.StageRequest_Header:
+		return "a RunHeader"
+	case *pb.StageRequest_Batch:
+		return "a Batch"
+	case *pb.StageRequest_ResultPart:
+		return "a ResultPart"
+	case *pb.StageRequest_End:
+		return "an End"
+	}
+	return "an empty message"
+}
+
+func (r *run) serve() error {
+	name := r.cfg.Name
+	r.ctx, r.cancel = context.WithCancel(r.up.Context())
+	defer r.cancel()
+	t := time.Now()
+	first, err := r.up.Recv()
+	r.upWaitNs += int64(time.Since(t))
+	if err == io.EOF {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	h := first.GetHeader()
+	if h == nil {
+		return status.Errorf(codes.FailedPrecondition, "%s: the first message must be a RunHeader, got %s", name, kindName(first))
+	}
+	r.runID, r.pass = h.GetRunId(), h.GetPassthrough()
+	var windowSeconds int64
+	if !r.pass {
+		if windowSeconds, err = agg.WindowSeconds(h.GetRulesJson()); err != nil {
+			return status.Errorf(codes.InvalidArgument, "%s: %v", name, err)
+		}
+	}
+	partitions := r.cfg.Partitions
+	if h.GetPartitions() > 0 {
+		partitions = int(min(h.GetPartitions(), agg.MaxPartitions))
+	}
+	log := r.cfg.Log
+	fields := map[string]any{"downstream": r.cfg.Downstream, "passthrough": r.pass}
+	if !r.pass {
+		fields["partitions"], fields["windowSeconds"] = partitions, windowSeconds
+	}
+	log.Info(r.runID, "run started", fields)
+
+	conn, addr, err := r.s.connect(r.ctx)
+	if err != nil {
+		log.Warn(r.runID, "run failed: "+status.Convert(err).Message(), nil)
+		return err
+	}
+	r.down, err = pb.NewSinkServiceClient(conn).Process(r.ctx)
+	if err == nil {
+		err = r.down.Send(first) // the header, unchanged
+	}
+	if err != nil {
+		if err == io.EOF {
+			_, err = r.down.Recv()
+		}
+		st := status.Convert(err)
+		log.Warn(r.runID, "run failed: "+st.Message(), nil)
+		return status.Errorf(st.Code(), "%s: %s failed: %s", name, r.cfg.Downstream, st.Message())
+	}
+
+	r.queue = make(chan item, 2*r.cfg.Window)
+	r.credits = make(chan struct{}, r.cfg.Window)
+	r.complete = make(chan *pb.RunComplete, 1)
+	if !r.pass {
+		r.agg = agg.New(r.ctx, partitions, windowSeconds)
+	}
+	go r.readDown()
+	go r.readUp()
+	err = r.forward()
+	took := time.Since(r.t0).Seconds()
+	if err != nil {
+		log.Warn(r.runID, "run failed: "+status.Convert(err).Message(), map[string]any{"batches": r.batchesOut, "seconds": took})
+	} else {
+		log.Info(r.runID, fmt.Sprintf("run finished: %d batches, %d events folded in %.3f s", r.batchesOut, r.eventsOut, took),
+			map[string]any{"downstreamAddress": addr, "busyNs": r.busyNs(), "waitNs": r.waitNs(), "foldNs": r.foldNs(),
+				"checkNs": r.dispatchNs, "forwardNs": r.forwardNs, "upWaitNs": r.upWaitNs, "creditWaitNs": r.creditWaitNs, "sendNs": r.sendNs})
+	}
+	return err
+}
+
+func (r *run) waitNs() int64 { return r.upWaitNs + r.creditWaitNs + r.sendNs }
+
+// busyNs is the stage's own work: checking and dispatching batches, folding and sorting in
+// the partitions (summed over their goroutines), building messages and merging the results.
+func (r *run) busyNs() int64 { return r.dispatchNs + r.forwardNs + r.foldNs() }
+
+func (r *run) foldNs() int64 {
+	if r.agg == nil {
+		return 0
+	}
+	return r.agg.BusyNs()
+}
+
+// readUp takes the inbound messages off the stream: checks each batch and hands it to the
+// partitions, then queues it for forwarding in order.
+func (r *run) readUp() {
+	name := r.cfg.Name
+	for {
+		t := time.Now()
+		m, err := r.up.Recv()
+		r.upWaitNs += int64(time.Since(t))
+		if err == io.EOF {
+			r.fail(codes.Aborted, "%s: the stream ended before End", name)
+			return
+		}
+		if err != nil {
+			r.cancel() // the upstream cancelled or broke
+			return
+		}
+		switch k := m.GetKind().(type) {
+		case *pb.StageRequest_Batch:
+			t0 := time.Now()
+			b := k.Batch
+			trace := b.GetMeta().GetTraceId()
+			r.lastTrace = trace
+			r.batchesIn++
+			it := item{batch: b}
+			if r.pass {
+				it.events = int(b.GetEvents().GetCount())
+			} else {
+				if b.GetRaw() != nil {
+					r.fail(codes.InvalidArgument, "%s: batch %d: expected events, got raw lines", name, trace)
+					return
+				}
+				cols, err := agg.Check(b.GetEvents())
+				if err != nil {
+					r.fail(codes.InvalidArgument, "%s: batch %d: %v", name, trace, err)
+					return
+				}
+				if it.job, err = r.agg.Submit(cols); err != nil {
+					return // the run ended
+				}
+				it.events = cols.N
+			}
+			r.eventsIn += uint64(it.events)
+			r.dispatchNs += int64(time.Since(t0))
+			select {
+			case r.queue <- it:
+			case <-r.ctx.Done():
+				return
+			}
+		case *pb.StageRequest_End:
+			select {
+			case r.queue <- item{end: k.End}:
+			case <-r.ctx.Done():
+			}
+			return
+		case *pb.StageRequest_Header:
+			r.fail(codes.FailedPrecondition, "%s: a second RunHeader arrived after batch %d", name, r.lastTrace)
+			return
+		default:
+			r.fail(codes.InvalidArgument, "%s: unexpected %s after batch %d", name, kindName(m), r.lastTrace)
+			return
+		}
+	}
+}
+
+// readDown takes acknowledgements (freeing send credit) and the RunComplete off D's stream.
+func (r *run) readDown() {
+	name, d := r.cfg.Name, r.cfg.Downstream
+	for {
+		m, err := r.down.Recv()
+		if err != nil {
+			if err == io.EOF {
+				r.fail(codes.Aborted, "%s: %s failed: its stream ended without RunComplete", name, d)
+			} else {
+				st := status.Convert(err)
+				if r.ctx.Err() == nil {
+					r.cfg.Reporter.Record(d, SinkMethod, 0, 0, false, st.Message())
+				}
+				r.fail(st.Code(), "%s: %s failed: %s", name, d, st.Message())
+			}
+			return
+		}
+		switch k := m.GetKind().(type) {
+		case *pb.StageResponse_Ack:
+			select {
+			case <-r.credits:
+			default: // an ack for nothing in flight: ignore it
+			}
+			r.sentMu.Lock()
+			sb, ok := r.sent[k.Ack]
+			delete(r.sent, k.Ack)
+			r.sentMu.Unlock()
+			if ok {
+				r.cfg.Reporter.Record(d, SinkMethod, time.Since(sb.at), int64(sb.events), true, "")
+			}
+		case *pb.StageResponse_Complete:
+			r.complete <- k.Complete
+			return
+		}
+	}
+}
+
+// sendDown sends one message to D; on failure it returns the error to fail the run with,
+// which is D's own status when its stream has ended.
+func (r *run) sendDown(m *pb.StageRequest) error {
+	t := time.Now()
+	err := r.down.Send(m)
+	r.sendNs += int64(time.Since(t))
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, io.EOF) {
+		// The stream is over: readDown receives D's status and fails the run with it.
+		t := time.NewTimer(5 * time.Second)
+		defer t.Stop()
+		select {
+		case <-r.ctx.Done():
+			return r.failure()
+		case <-t.C:
+		}
+	}
+	st := status.Convert(err)
+	r.fail(st.Code(), "%s: %s failed: %s", r.cfg.Name, r.cfg.Downstream, st.Message())
+	return r.failure()
+}
+
+// forward runs in the handler goroutine: it is the only one that sends on either stream.
+func (r *run) forward() error {
+	for {
+		select {
+		case it := <-r.queue:
+			if it.end != nil {
+				return r.finish(it.end)
+			}
+			if err := r.forwardBatch(it); err != nil {
+				return err
+			}
+		case <-r.ctx.Done():
+			return r.failure()
+		}
+	}
+}
+
+func (r *run) forwardBatch(it item) error {
+	if it.job != nil {
+		if err := it.job.Wait(r.ctx); err != nil {
+			return r.failure()
+		}
+	}
+	t := time.Now()
+	out := it.batch
+	if !r.pass { // folded: the sink gets the bookkeeping without the payload
+		out = &pb.Batch{Meta: it.batch.GetMeta(), Counters: it.batch.GetCounters(), DeadLetters: it.batch.GetDeadLetters()}
+	}
+	trace := it.batch.GetMeta().GetTraceId()
+	r.forwardNs += int64(time.Since(t))
+	t = time.Now()
+	select {
+	case r.credits <- struct{}{}:
+	case <-r.ctx.Done():
+		return r.failure()
+	}
+	r.creditWaitNs += int64(time.Since(t))
+	r.sentMu.Lock()
+	r.sent[trace] = sentBatch{time.Now(), it.events}
+	r.sentMu.Unlock()
+	if err := r.sendDown(&pb.StageRequest{Kind: &pb.StageRequest_Batch{Batch: out}}); err != nil {
+		return err
+	}
+	r.batchesOut++
+	r.eventsOut += uint64(it.events)
+	if it.job != nil {
+		r.agg.Release(it.job)
+	}
+	if err := r.up.Send(&pb.StageResponse{Kind: &pb.StageResponse_Ack{Ack: trace}}); err != nil {
+		r.cancel()
+		return r.failure()
+	}
+	return nil
+}
+
+// finish merges the partitions, sends the ResultParts, appends the stage's metrics to End,
+// forwards it and passes D's RunComplete upstream.
+func (r *run) finish(end *pb.End) error {
+	t := time.Now()
+	send0 := r.sendNs
+	if r.agg != nil {
+		var sendErr error
+		_, _, err := r.agg.Results(agg.MaxGroupsPerPart, agg.MaxPartBytes, func(p *pb.ResultPart) error {
+			sendErr = r.sendDown(&pb.StageRequest{Kind: &pb.StageRequest_ResultPart{ResultPart: p}})
+			return sendErr
+		})
+		if sendErr != nil {
+			return sendErr
+		}
+		if err != nil {
+			return r.failure()
+		}
+	}
+	r.forwardNs += int64(time.Since(t)) - (r.sendNs - send0) // sends count as waiting
+	end.Stages = append(end.Stages, &pb.StageMetrics{
+		Stage:        StageKind,
+		Language:     Language,
+		BusyNs:       r.busyNs(),
+		WaitNs:       r.waitNs(),
+		BatchesIn:    r.batchesIn,
+		BatchesOut:   r.batchesOut,
+		EventsIn:     r.eventsIn,
+		EventsOut:    r.eventsOut,
+		CpuSeconds:   proc.CPUSeconds() - r.cpu0,
+		PeakRssBytes: proc.PeakRSSBytes(),
+		Pid:          int32(os.Getpid()),
+	})
+	if err := r.sendDown(&pb.StageRequest{Kind: &pb.StageRequest_End{End: end}}); err != nil {
+		return err
+	}
+	_ = r.down.CloseSend()
+	select {
+	case c := <-r.complete:
+		if err := r.up.Send(&pb.StageResponse{Kind: &pb.StageResponse_Complete{Complete: c}}); err != nil {
+			return err
+		}
+		return nil
+	case <-r.ctx.Done():
+		return r.failure()
+	}
+}

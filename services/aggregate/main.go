@@ -1,0 +1,110 @@
+// Command aggregate is the Go stage of the split pipeline (services/PIPELINE.md): it serves
+// pipeline.v1.AggregateService, folds events into the §4.4 groups over hash partitions and
+// forwards the folded batches and, at the end, the groups to the sink.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+
+	pb "github.com/modular-runtime/aggregate/gen/pipeline/v1"
+	"github.com/modular-runtime/aggregate/internal/control"
+	"github.com/modular-runtime/aggregate/internal/logx"
+	"github.com/modular-runtime/aggregate/internal/stage"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	defaultControl := os.Getenv("MR_CONTROL_HTTP_URL")
+	if defaultControl == "" {
+		defaultControl = "http://127.0.0.1:3000"
+	}
+	fs := flag.NewFlagSet("aggregate", flag.ContinueOnError)
+	host := fs.String("host", "127.0.0.1", "address to listen on")
+	port := fs.Int("port", 0, "port to listen on (0: an ephemeral port)")
+	name := fs.String("name", "aggregate", "service name registered with the topology")
+	downstream := fs.String("downstream", "sink", "name of the downstream service")
+	partitions := fs.Int("partitions", runtime.NumCPU(), "aggregation partitions when the RunHeader has none")
+	controlURL := fs.String("control-url", defaultControl, "control server URL (Connect JSON over HTTP/1.1)")
+	downstreamAddr := fs.String("downstream-address", "", "HOST:PORT of the downstream; skips the topology lookup (tests)")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "aggregate: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *partitions < 1 {
+		fmt.Fprintln(os.Stderr, "aggregate: --partitions must be at least 1")
+		return 2
+	}
+	log := logx.New(os.Stdout, *name)
+
+	lis, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
+	if err != nil {
+		log.Error("", fmt.Sprintf("cannot listen on %s:%d: %v", *host, *port, err), nil)
+		return 1
+	}
+	bound := lis.Addr().(*net.TCPAddr).Port
+	advertise := *host
+	if ip := net.ParseIP(advertise); advertise == "" || (ip != nil && ip.IsUnspecified()) {
+		advertise = "127.0.0.1"
+	}
+	address := net.JoinHostPort(advertise, strconv.Itoa(bound))
+
+	client := control.NewClient(*controlURL, os.Getenv("MR_CONTROL_TOKEN"))
+	reporter := control.NewReporter(client, control.Registration{
+		Name: *name, Address: address, Host: advertise, Pid: os.Getpid(),
+		ProcessName: os.Getenv("MR_PROCESS_NAME"), Dependencies: []string{*downstream},
+	}, log)
+
+	svc := stage.New(stage.Config{
+		Name: *name, Downstream: *downstream, Partitions: *partitions, DownstreamAddress: *downstreamAddr,
+		Lookup: client.Lookup, Reporter: reporter, Log: log,
+	})
+	srv := grpc.NewServer(stage.ServerOptions()...)
+	pb.RegisterAggregateServiceServer(srv, svc)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	log.Info("", fmt.Sprintf("listening on %s (downstream %s, %d partitions by default)", address, *downstream, *partitions), nil)
+	repCtx, stopReporter := context.WithCancel(context.Background())
+	go reporter.Run(repCtx)
+
+	code := 0
+	select {
+	case <-ctx.Done():
+		log.Info("", "stopping", nil)
+	case err := <-served:
+		log.Error("", fmt.Sprintf("server stopped: %v", err), nil)
+		code = 1
+	}
+	stopReporter()
+	uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	reporter.Stop(uctx)
+	cancel()
+	done := make(chan struct{})
+	go func() { srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		srv.Stop()
+	}
+	svc.Close()
+	return code
+}
