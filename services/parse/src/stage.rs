@@ -1,0 +1,487 @@
+//! ParseService.Process: one run = one inbound stream from ingest and one outbound stream to
+//! the downstream (rules), following services/PIPELINE.md: header first, each batch validated
+//! into event columns and dead letters, sent under a credit window of 8, acknowledged upstream;
+//! End gets this stage's metrics and is forwarded; the downstream's RunComplete comes back up.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Endpoint, Server};
+use tonic::{Code, Request, Response, Status, Streaming};
+
+use crate::batch::BatchParser;
+use crate::control::{Control, Reporter};
+use crate::log;
+use crate::metrics;
+use crate::pb::batch::Payload;
+use crate::pb::parse_service_server::{ParseService, ParseServiceServer};
+use crate::pb::rules_service_client::RulesServiceClient;
+use crate::pb::stage_request::Kind;
+use crate::pb::stage_response;
+use crate::pb::{Batch, BatchCounters, RunComplete, RunHeader, StageMetrics, StageRequest, StageResponse};
+
+/// Batches sent downstream and not yet acknowledged, at most.
+pub const WINDOW: usize = 8;
+/// Largest message accepted or sent.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// HTTP/2 flow-control windows: large enough for several multi-MiB batches in flight.
+const STREAM_WINDOW: u32 = 16 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 32 * 1024 * 1024;
+
+/// How a stage process is set up.
+pub struct Config {
+    /// This stage's name (logs, errors).
+    pub name: String,
+    /// The downstream's name in the topology.
+    pub downstream: String,
+    /// Fixed downstream address (host:port): skips the topology lookup.
+    pub downstream_address: Option<String>,
+    /// The control server, for lookups; None without one.
+    pub control: Option<Control>,
+    /// Activity reporting, when registered.
+    pub reporter: Option<Arc<Reporter>>,
+    /// How long to retry the downstream lookup.
+    pub lookup_timeout: Duration,
+}
+
+impl Config {
+    pub fn new(name: &str, downstream: &str) -> Config {
+        Config {
+            name: name.to_string(),
+            downstream: downstream.to_string(),
+            downstream_address: None,
+            control: None,
+            reporter: None,
+            lookup_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The gRPC service.
+#[derive(Clone)]
+pub struct ParseStage {
+    cfg: Arc<Config>,
+}
+
+impl ParseStage {
+    pub fn new(cfg: Config) -> ParseStage {
+        ParseStage { cfg: Arc::new(cfg) }
+    }
+
+    /// The tonic service with the stage's message size limits.
+    pub fn into_service(self) -> ParseServiceServer<ParseStage> {
+        ParseServiceServer::new(self)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+}
+
+/// Serves ParseService on `listener` (h2c) until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    stage: ParseStage,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    Server::builder()
+        .initial_stream_window_size(Some(STREAM_WINDOW))
+        .initial_connection_window_size(Some(CONNECTION_WINDOW))
+        .add_service(stage.into_service())
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}
+
+/// Binds `host:port` (port 0: an ephemeral port).
+pub async fn bind(host: &str, port: u16) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let l = TcpListener::bind((host, port)).await?;
+    let a = l.local_addr()?;
+    Ok((l, a))
+}
+
+type Upstream = mpsc::Sender<Result<StageResponse, Status>>;
+
+#[tonic::async_trait]
+impl ParseService for ParseStage {
+    type ProcessStream = ReceiverStream<Result<StageResponse, Status>>;
+
+    async fn process(
+        &self,
+        request: Request<Streaming<StageRequest>>,
+    ) -> Result<Response<Self::ProcessStream>, Status> {
+        let (tx, rx) = mpsc::channel(2 * WINDOW + 8);
+        let cfg = self.cfg.clone();
+        tokio::spawn(run_stream(cfg, request.into_inner(), tx));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Why a run stopped early.
+enum Stop {
+    /// Fail the inbound stream with this status.
+    Fail(Status),
+    /// The upstream went away: forget the run (the downstream stream is cancelled on drop).
+    Cancelled,
+}
+
+/// What the downstream's response stream says.
+enum DownEvent {
+    Complete(RunComplete),
+    Failed(Status),
+    Closed,
+}
+
+struct Figures {
+    busy: Duration,
+    wait: Duration,
+    batches_in: u64,
+    batches_out: u64,
+    events_in: u64,
+    events_out: u64,
+    invalid: u64,
+}
+
+/// Aborts the downstream reader (and so cancels the downstream stream) when the run ends.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn kind_name(k: &Option<Kind>) -> &'static str {
+    match k {
+        Some(Kind::Header(_)) => "a RunHeader",
+        Some(Kind::Batch(_)) => "a Batch",
+        Some(Kind::ResultPart(_)) => "a ResultPart",
+        Some(Kind::End(_)) => "an End",
+        None => "an empty message",
+    }
+}
+
+async fn run_stream(cfg: Arc<Config>, mut inbound: Streaming<StageRequest>, tx: Upstream) {
+    let name = cfg.name.clone();
+    let t = Instant::now();
+    let first = tokio::select! {
+        m = inbound.message() => m,
+        _ = tx.closed() => return,
+    };
+    let first_wait = t.elapsed();
+    let header = match first {
+        Ok(Some(StageRequest { kind: Some(Kind::Header(h)) })) => h,
+        Ok(Some(other)) => {
+            let msg = format!("{name}: the first message must be a RunHeader, got {}", kind_name(&other.kind));
+            log::error(&name, "", &msg);
+            let _ = tx.send(Err(Status::failed_precondition(msg))).await;
+            return;
+        }
+        Ok(None) | Err(_) => return,
+    };
+    let run_id = header.run_id.clone();
+    let started = Instant::now();
+    match run(&cfg, header, inbound, &tx, first_wait).await {
+        Ok(f) => log::line(
+            "info",
+            &name,
+            &run_id,
+            &format!(
+                "run complete: {} batches, {} lines, {} events, {} invalid",
+                f.batches_out, f.events_in, f.events_out, f.invalid
+            ),
+            &[
+                ("busyMs", json!(f.busy.as_millis() as u64)),
+                ("waitMs", json!(f.wait.as_millis() as u64)),
+                ("wallMs", json!(started.elapsed().as_millis() as u64)),
+            ],
+        ),
+        Err(Stop::Fail(status)) => {
+            log::error(&name, &run_id, &format!("run failed: {}", status.message()));
+            let _ = tx.send(Err(status)).await;
+        }
+        Err(Stop::Cancelled) => log::info(&name, &run_id, "run cancelled: the upstream stream went away"),
+    }
+}
+
+async fn lookup(cfg: &Config, tx: &Upstream) -> Result<String, Stop> {
+    let not_registered = |why: &str| {
+        Stop::Fail(Status::unavailable(format!(
+            "{}: downstream {} is not registered with the topology{why}",
+            cfg.name, cfg.downstream
+        )))
+    };
+    let Some(control) = &cfg.control else { return Err(not_registered(" (no control server)")) };
+    let deadline = Instant::now() + cfg.lookup_timeout;
+    let mut last_error = String::new();
+    loop {
+        match control.lookup(&cfg.downstream).await {
+            Ok(Some(a)) => return Ok(a),
+            Ok(None) => last_error.clear(),
+            Err(e) => last_error = e,
+        }
+        if Instant::now() >= deadline {
+            let why =
+                if last_error.is_empty() { String::new() } else { format!(" (topology lookup failed: {last_error})") };
+            return Err(not_registered(&why));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = tx.closed() => return Err(Stop::Cancelled),
+        }
+    }
+}
+
+fn down_failure(cfg: &Config, ev: Option<DownEvent>) -> Stop {
+    let (code, msg) = match ev {
+        Some(DownEvent::Failed(s)) => (s.code(), s.message().to_string()),
+        Some(DownEvent::Complete(_)) => (Code::Internal, "sent RunComplete before End".to_string()),
+        Some(DownEvent::Closed) | None => (Code::Internal, "closed the stream without a RunComplete".to_string()),
+    };
+    Stop::Fail(Status::new(code, format!("{}: {} failed: {msg}", cfg.name, cfg.downstream)))
+}
+
+fn invalid(msg: String) -> Stop {
+    Stop::Fail(Status::invalid_argument(msg))
+}
+
+/// Lines (raw payload) or events (events payload) a batch carries.
+fn payload_items(b: &Batch) -> u64 {
+    match &b.payload {
+        Some(Payload::Raw(r)) => (r.line_numbers.len() / 8) as u64,
+        Some(Payload::Events(e)) => e.count as u64,
+        None => 0,
+    }
+}
+
+/// The stage's work on one batch: returns (batch to forward, lines in, events out, invalid).
+pub fn process_batch(name: &str, parser: &mut BatchParser, mut b: Batch) -> Result<(Batch, u64, u64, u64), Status> {
+    let Some(meta) = b.meta.as_ref() else {
+        return Err(Status::invalid_argument(format!("{name}: batch without meta")));
+    };
+    let trace = meta.trace_id;
+    let raw = match b.payload.take() {
+        Some(Payload::Raw(r)) => r,
+        Some(Payload::Events(_)) => {
+            return Err(Status::invalid_argument(format!(
+                "{name}: batch {trace}: payload is events, expected raw lines"
+            )));
+        }
+        None => {
+            return Err(Status::invalid_argument(format!("{name}: batch {trace}: has no payload, expected raw lines")));
+        }
+    };
+    BatchParser::check(&raw).map_err(|m| Status::invalid_argument(format!("{name}: batch {trace}: {}", m.0)))?;
+    let parsed = parser.parse(&raw);
+    let own_invalid = parsed.dead_letters.len() as u64;
+    let mut counters: BatchCounters = b.counters.take().unwrap_or_default();
+    counters.invalid += own_invalid;
+    b.counters = Some(counters);
+    b.dead_letters = crate::batch::merge_dead_letters(std::mem::take(&mut b.dead_letters), parsed.dead_letters);
+    let events = parsed.events.count as u64;
+    b.payload = Some(Payload::Events(parsed.events));
+    Ok((b, parsed.lines, events, own_invalid))
+}
+
+async fn run(
+    cfg: &Config,
+    header: RunHeader,
+    mut inbound: Streaming<StageRequest>,
+    tx: &Upstream,
+    first_wait: Duration,
+) -> Result<Figures, Stop> {
+    let name = cfg.name.as_str();
+    let cpu0 = metrics::cpu_seconds();
+    let mut f = Figures {
+        busy: Duration::ZERO,
+        wait: first_wait,
+        batches_in: 0,
+        batches_out: 0,
+        events_in: 0,
+        events_out: 0,
+        invalid: 0,
+    };
+    let passthrough = header.passthrough;
+    let run_id = header.run_id.clone();
+
+    // Find and open the downstream.
+    let address = match &cfg.downstream_address {
+        Some(a) => a.clone(),
+        None => lookup(cfg, tx).await?,
+    };
+    log::line(
+        "info",
+        name,
+        &run_id,
+        &format!("run started{}", if passthrough { " (pass-through)" } else { "" }),
+        &[("downstream", json!(format!("{}@{address}", cfg.downstream)))],
+    );
+    let endpoint = Endpoint::from_shared(format!("http://{address}"))
+        .map_err(|e| Stop::Fail(Status::invalid_argument(format!("{name}: bad downstream address {address:?}: {e}"))))?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5))
+        .initial_stream_window_size(Some(STREAM_WINDOW))
+        .initial_connection_window_size(Some(CONNECTION_WINDOW));
+    let channel = tokio::select! {
+        c = endpoint.connect() => c.map_err(|e| Stop::Fail(Status::unavailable(format!(
+            "{name}: {} failed: cannot connect to {address}: {e}", cfg.downstream))))?,
+        _ = tx.closed() => return Err(Stop::Cancelled),
+    };
+    let mut client = RulesServiceClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let (dtx, drx) = mpsc::channel::<StageRequest>(WINDOW + 4);
+    let credits = Arc::new(Semaphore::new(WINDOW));
+    let inflight: Arc<Mutex<VecDeque<(u64, Instant, u64)>>> = Arc::new(Mutex::new(VecDeque::new()));
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<DownEvent>();
+    let reader = {
+        let credits = credits.clone();
+        let inflight = inflight.clone();
+        let reporter = cfg.reporter.clone();
+        tokio::spawn(async move {
+            // Opened in its own task: a downstream may send its response headers only with its
+            // first reply, which needs our batches.
+            let mut stream = match client.process(ReceiverStream::new(drx)).await {
+                Ok(r) => r.into_inner(),
+                Err(s) => {
+                    let _ = ev_tx.send(DownEvent::Failed(s));
+                    return;
+                }
+            };
+            loop {
+                match stream.message().await {
+                    Ok(Some(StageResponse { kind: Some(stage_response::Kind::Ack(id)) })) => {
+                        let mut q = inflight.lock().unwrap();
+                        if q.iter().any(|e| e.0 == id) {
+                            while let Some((trace, at, events)) = q.pop_front() {
+                                if let Some(r) = &reporter {
+                                    r.record(at.elapsed(), events, true);
+                                }
+                                credits.add_permits(1);
+                                if trace == id {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    Ok(Some(StageResponse { kind: Some(stage_response::Kind::Complete(c)) })) => {
+                        let _ = ev_tx.send(DownEvent::Complete(c));
+                    }
+                    Ok(Some(StageResponse { kind: None })) => {}
+                    Ok(None) => {
+                        let _ = ev_tx.send(DownEvent::Closed);
+                        return;
+                    }
+                    Err(s) => {
+                        let _ = ev_tx.send(DownEvent::Failed(s));
+                        return;
+                    }
+                }
+            }
+        })
+    };
+    let _reader_guard = AbortOnDrop(reader.abort_handle());
+    if dtx.send(StageRequest { kind: Some(Kind::Header(header)) }).await.is_err() {
+        return Err(down_failure(cfg, ev_rx.recv().await));
+    }
+
+    let mut parser = BatchParser::new();
+    loop {
+        let t = Instant::now();
+        let msg = tokio::select! {
+            biased;
+            ev = ev_rx.recv() => return Err(down_failure(cfg, ev)),
+            _ = tx.closed() => return Err(Stop::Cancelled),
+            m = inbound.message() => m,
+        };
+        f.wait += t.elapsed();
+        let req = match msg {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(Stop::Fail(Status::aborted(format!("{name}: the stream ended before End")))),
+            Err(_) => return Err(Stop::Cancelled),
+        };
+        match req.kind {
+            Some(Kind::Batch(b)) => {
+                f.batches_in += 1;
+                let t0 = Instant::now();
+                let trace = b.meta.as_ref().map(|m| m.trace_id).unwrap_or(0);
+                let (out, lines, events) = if passthrough {
+                    let n = payload_items(&b);
+                    (b, n, n)
+                } else {
+                    let (out, lines, events, own_invalid) = process_batch(name, &mut parser, b).map_err(Stop::Fail)?;
+                    f.invalid += own_invalid;
+                    (out, lines, events)
+                };
+                f.busy += t0.elapsed();
+                f.events_in += lines;
+                // Wait for a send credit.
+                let t1 = Instant::now();
+                tokio::select! {
+                    biased;
+                    ev = ev_rx.recv() => return Err(down_failure(cfg, ev)),
+                    _ = tx.closed() => return Err(Stop::Cancelled),
+                    p = credits.acquire() => p.expect("credit semaphore is never closed").forget(),
+                }
+                f.wait += t1.elapsed();
+                inflight.lock().unwrap().push_back((trace, Instant::now(), events));
+                if dtx.send(StageRequest { kind: Some(Kind::Batch(out)) }).await.is_err() {
+                    return Err(down_failure(cfg, ev_rx.recv().await));
+                }
+                f.batches_out += 1;
+                f.events_out += events;
+                let ack = StageResponse { kind: Some(stage_response::Kind::Ack(trace)) };
+                if tx.send(Ok(ack)).await.is_err() {
+                    return Err(Stop::Cancelled);
+                }
+            }
+            Some(Kind::End(mut end)) => {
+                end.stages.push(StageMetrics {
+                    stage: "parse".to_string(),
+                    language: "rust".to_string(),
+                    busy_ns: f.busy.as_nanos() as i64,
+                    wait_ns: f.wait.as_nanos() as i64,
+                    batches_in: f.batches_in,
+                    batches_out: f.batches_out,
+                    events_in: f.events_in,
+                    events_out: f.events_out,
+                    cpu_seconds: metrics::cpu_seconds() - cpu0,
+                    peak_rss_bytes: metrics::peak_rss_bytes(),
+                    pid: std::process::id() as i32,
+                });
+                if dtx.send(StageRequest { kind: Some(Kind::End(end)) }).await.is_err() {
+                    return Err(down_failure(cfg, ev_rx.recv().await));
+                }
+                drop(dtx); // nothing follows End: half-close our side of the downstream stream
+                let t2 = Instant::now();
+                let complete = tokio::select! {
+                    ev = ev_rx.recv() => match ev {
+                        Some(DownEvent::Complete(c)) => c,
+                        other => return Err(down_failure(cfg, other)),
+                    },
+                    _ = tx.closed() => return Err(Stop::Cancelled),
+                };
+                f.wait += t2.elapsed();
+                let msg = StageResponse { kind: Some(stage_response::Kind::Complete(complete)) };
+                if tx.send(Ok(msg)).await.is_err() {
+                    return Err(Stop::Cancelled);
+                }
+                // Let the downstream stream end cleanly (its trailers) rather than cancel it.
+                let _ = tokio::time::timeout(Duration::from_secs(2), ev_rx.recv()).await;
+                return Ok(f);
+            }
+            Some(Kind::Header(_)) => return Err(invalid(format!("{name}: a second RunHeader in one run"))),
+            Some(Kind::ResultPart(_)) => {
+                return Err(invalid(format!(
+                    "{name}: unexpected ResultPart (only the aggregate → sink stream carries them)"
+                )));
+            }
+            None => return Err(invalid(format!("{name}: empty StageRequest"))),
+        }
+    }
+}
