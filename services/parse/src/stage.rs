@@ -182,7 +182,14 @@ async fn run_stream(cfg: Arc<Config>, mut inbound: Streaming<StageRequest>, tx: 
             let _ = tx.send(Err(Status::failed_precondition(msg))).await;
             return;
         }
-        Ok(None) | Err(_) => return,
+        Ok(None) => return,
+        Err(s) => {
+            if let Stop::Fail(status) = inbound_failure(&name, s) {
+                log::error(&name, "", status.message());
+                let _ = tx.send(Err(status)).await;
+            }
+            return;
+        }
     };
     let run_id = header.run_id.clone();
     let started = Instant::now();
@@ -403,7 +410,7 @@ async fn run(
         let req = match msg {
             Ok(Some(r)) => r,
             Ok(None) => return Err(Stop::Fail(Status::aborted(format!("{name}: the stream ended before End")))),
-            Err(_) => return Err(Stop::Cancelled),
+            Err(s) => return Err(inbound_failure(&name, s)),
         };
         match req.kind {
             Some(Kind::Batch(b)) => {
@@ -483,5 +490,19 @@ async fn run(
             }
             None => return Err(invalid(format!("{name}: empty StageRequest"))),
         }
+    }
+}
+
+/// A failed read of the inbound stream. A cancelled stream just ends the run; anything else
+/// (an undecodable or oversized message) fails it with a status naming this stage. tonic reports
+/// a message over the size limit as OUT_OF_RANGE; the other stages' libraries say
+/// RESOURCE_EXHAUSTED, so that is what parse answers too.
+fn inbound_failure(name: &str, s: Status) -> Stop {
+    match s.code() {
+        tonic::Code::Cancelled => Stop::Cancelled,
+        tonic::Code::OutOfRange if s.message().contains("too large") => {
+            Stop::Fail(Status::resource_exhausted(format!("{name}: inbound {}", s.message())))
+        }
+        code => Stop::Fail(Status::new(code, format!("{name}: inbound stream failed: {}", s.message()))),
     }
 }

@@ -105,9 +105,16 @@ export async function* sinkRun(requests: AsyncIterable<StageRequest>, log: Logge
   let busyNs = 0n;
   const next = async () => {
     const t0 = process.hrtime.bigint();
-    const r = await iterator.next();
-    waitNs += process.hrtime.bigint() - t0;
-    return r;
+    try {
+      return await iterator.next();
+    } catch (e) {
+      // e.g. a message over the size limit: say which stage refused it
+      const err = ConnectError.from(e);
+      if (err.code === Code.Canceled) throw err;
+      throw new ConnectError(`sink: inbound ${err.rawMessage}`, err.code);
+    } finally {
+      waitNs += process.hrtime.bigint() - t0;
+    }
   };
 
   const first = await next();
