@@ -6,5 +6,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/bootstrap.sh
+for hook in scripts/build.d/*.sh; do
+  [ -e "$hook" ] || continue
+  bash "$hook"
+done
 bash scripts/build-web.sh
 exec node scripts/run-tests.mjs "$@"
