@@ -8,12 +8,14 @@ import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import {
   AggregateService,
+  IngestService,
   ParseService,
   RulesService,
   SinkService,
   StageRequestSchema,
   type StageRequest,
 } from '@modular-runtime/proto/pipeline/v1/pipeline';
+import { LoadGeneratorService } from '@modular-runtime/proto/runtime/v1/load';
 import { SupervisorService } from '@modular-runtime/proto/runtime/v1/supervisor';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,7 +32,7 @@ const dir = tempDir('pipeline-split-');
 let stack: SplitStack;
 
 beforeAll(async () => {
-  buildSplit({ quiet: true });
+  await buildSplit({ quiet: true });
   stack = await SplitStack.start({ timeoutMs: 120_000 });
 }, 600_000);
 afterAll(async () => {
@@ -176,4 +178,19 @@ describe('bad input at every boundary', () => {
     const ref = await oracleOnFile(input, undefined);
     expect(split.results).toBe(ref.results);
   }, 90_000);
+});
+
+describe('load on the pipeline', () => {
+  it('the load generator publishes into ingest\'s live run and every published line reaches the sink', async () => {
+    const load = createClient(LoadGeneratorService, createConnectTransport({ baseUrl: stack.url, httpVersion: '1.1' }));
+    let last;
+    for await (const m of load.startLoad({ targetService: 'ingest', requestsPerSecond: 50, durationSeconds: 2 })) last = m;
+    expect(last!.requestsFailed).toBe(0n);
+    expect(last!.requestsSucceeded).toBeGreaterThanOrEqual(90n);
+    // Within the live run's idle time: one more line, ending the run, must find all of them.
+    const ingest = createClient(IngestService, createGrpcTransport({ baseUrl: `http://${(await stageAddresses(stack.url)).get('ingest')}` }));
+    const end = await ingest.publish({ lines: new TextEncoder().encode('{"ts":"2026-01-01T00:00:00Z","type":"click","user":"u1","value":1}\n'), endRun: true });
+    expect(end.complete).toMatchObject({ lines: last!.requestsSucceeded * 100n + 1n, invalid: 0n });
+    expect(end.complete!.checksum).toMatch(/^[0-9a-f]{64}$/);
+  }, 60_000);
 });

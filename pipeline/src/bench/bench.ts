@@ -176,7 +176,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
   const bin = modes.includes('monolith') ? buildMonolith() : null;
   let stack: SplitStack | undefined;
   if (modes.includes('split')) {
-    buildSplit();
+    await buildSplit();
     process.stderr.write('bench: starting a control server with the five split stages\n');
     stack = await SplitStack.start();
   }

@@ -2,7 +2,7 @@
 // sink (TS). Uses the stages of a running control server (`npm start`) when it has them;
 // otherwise builds them and starts a control server of its own, headless, on free ports with
 // pipeline/split.runtime.yaml, which supervises the five processes for the length of the run.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -38,16 +38,19 @@ export interface SplitArgs {
   progress?: boolean;
 }
 
-/** Builds parse (cargo), aggregate (go) and rules' generated code; idempotent and fast when nothing changed. */
-export function buildSplit(opts: { quiet?: boolean } = {}): void {
-  const r = spawnSync('bash', [BUILD_SCRIPT], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', opts.quiet ? 'pipe' : process.stderr, opts.quiet ? 'pipe' : process.stderr],
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) {
-    const tail = opts.quiet ? `\n${String(r.stderr ?? '').slice(-2000)}` : '';
-    throw new SplitError(`split build failed (bash scripts/build.d/split.sh exited ${r.status ?? r.signal})${tail}`, 2);
+/**
+ * Builds parse (cargo), aggregate (go) and rules' generated code; idempotent and fast when nothing
+ * changed. Asynchronous, so a caller's event loop (e.g. a test worker's) keeps running meanwhile.
+ */
+export async function buildSplit(opts: { quiet?: boolean } = {}): Promise<void> {
+  const child = spawn('bash', [BUILD_SCRIPT], { cwd: REPO_ROOT, stdio: ['ignore', opts.quiet ? 'pipe' : 'inherit', opts.quiet ? 'pipe' : 'inherit'] });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
+  child.stderr?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  if (code !== 0) {
+    const tail = opts.quiet ? `\n${output.slice(-2000)}` : '';
+    throw new SplitError(`split build failed (bash scripts/build.d/split.sh exited ${code ?? signal})${tail}`, 2);
   }
 }
 
@@ -191,7 +194,7 @@ export async function runSplit(a: SplitArgs & { build?: boolean }): Promise<RunC
     const missing = found ? STAGES.filter((s) => !found!.has(s)).join(', ') : 'all (no control server answers there)';
     throw new SplitError(`--control-url ${url}: split stages missing: ${missing}`, 2);
   }
-  if (a.build !== false) buildSplit();
+  if (a.build !== false) await buildSplit();
   process.stderr.write('split: starting a control server with the five stages (pipeline/split.runtime.yaml)\n');
   const stack = await SplitStack.start();
   try {

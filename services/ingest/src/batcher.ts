@@ -46,7 +46,7 @@ export class Batcher implements LineSink {
     this.now = opts.now ?? Date.now;
     // A line is at most 1 MiB, so one more line always fits after a batch reaches maxBytes.
     this.data = Buffer.allocUnsafe(this.maxBytes + ONE_MIB + 2);
-    this.lineNos = new Uint32Array(2 * opts.batchSize);
+    this.lineNos = new Uint32Array(2 * Math.min(opts.batchSize, 16_384));
   }
 
   /** Batches produced so far (sent or ready). */
@@ -61,6 +61,11 @@ export class Batcher implements LineSink {
     this.used += end - start;
     this.data[this.used++] = 10;
     const i = 2 * this.count++;
+    if (i + 1 >= this.lineNos.length) {
+      const grown = new Uint32Array(this.lineNos.length * 2);
+      grown.set(this.lineNos);
+      this.lineNos = grown;
+    }
     this.lineNos[i] = lineNo >>> 0;
     this.lineNos[i + 1] = Math.floor(lineNo / 2 ** 32);
     this.nonBlank++;

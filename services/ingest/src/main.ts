@@ -2,10 +2,12 @@
 // with the topology; each Run reads a file and streams it down the chain to parse.
 //
 //   node --import tsx services/ingest/src/main.ts [--name ingest] [--downstream parse] [--port 0] [--host 127.0.0.1]
+//        [--live-dir .runtime/live] [--live-idle-ms 5000]
 
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { once } from "node:events";
+import { resolve } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { connectNodeAdapter, createGrpcTransport } from "@connectrpc/connect-node";
 import { IngestService } from "@modular-runtime/proto/pipeline/v1/pipeline";
@@ -21,13 +23,28 @@ import {
   portFlag,
   TopologyReporter,
 } from "@modular-runtime/service-kit";
+import { LiveRuns } from "./live.js";
 import { runIngest } from "./run.js";
 
-const flags = parseFlags(process.argv.slice(2), { name: "ingest", downstream: "parse", port: "0", host: "127.0.0.1" });
+const flags = parseFlags(process.argv.slice(2), {
+  name: "ingest",
+  downstream: "parse",
+  port: "0",
+  host: "127.0.0.1",
+  "live-dir": ".runtime/live",
+  "live-idle-ms": "5000",
+});
+const idleMs = Number(flags["live-idle-ms"]);
+if (!Number.isInteger(idleMs) || idleMs < 100) {
+  console.error(`--live-idle-ms must be an integer of at least 100, got ${JSON.stringify(flags["live-idle-ms"])}`);
+  process.exit(2);
+}
 const env = controlEnv();
 const log = createLogger({ service: flags.name });
 const topology = createClient(TopologyService, createGrpcTransport({ baseUrl: env.controlUrl }));
 let reporter: TopologyReporter | undefined;
+const recordCall = (...args: Parameters<TopologyReporter["recordCall"]>) => reporter?.recordCall(...args);
+const live = new LiveRuns({ topology, log, downstream: flags.downstream, liveDir: resolve(flags["live-dir"]), idleMs, recordCall });
 
 const server = http2.createServer(
   connectNodeAdapter({
@@ -36,12 +53,8 @@ const server = http2.createServer(
     routes: (router) =>
       router.service(IngestService, {
         run: (req, ctx) =>
-          runIngest(req, {
-            topology,
-            log,
-            downstream: flags.downstream,
-            recordCall: (...args) => reporter?.recordCall(...args),
-          }, ctx.signal),
+          runIngest(req, { topology, log, downstream: flags.downstream, recordCall }, ctx.signal),
+        publish: (req) => live.publish(req),
       }),
   }),
 );
@@ -66,6 +79,7 @@ log.info(`serving IngestService on ${flags.host}:${port}`);
 
 if (env.processName) exitWithParent();
 const shutdown = async () => {
+  await live.close();
   await reporter?.stop();
   server.close();
   process.exit(0);

@@ -2,30 +2,19 @@
 // find parse, open its Process stream, send the header, frame the file into batches under a
 // credit window, send End, and wait for the RunComplete that comes back up the chain.
 
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { frameFileSteps } from "@modular-runtime/pipeline/line-reader";
-import {
-  ParseService,
-  RunProgressSchema,
-  type RunComplete,
-  type RunProgress,
-  type RunRequest,
-  type StageRequestSchema,
-} from "@modular-runtime/proto/pipeline/v1/pipeline";
+import { RunProgressSchema, type RunComplete, type RunProgress, type RunRequest } from "@modular-runtime/proto/pipeline/v1/pipeline";
 import type { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
-import { AsyncQueue, CreditWindow, lookupAddress, newCorrelationId, processFigures, type Logger } from "@modular-runtime/service-kit";
+import { lookupAddress, newCorrelationId, processFigures, type Logger } from "@modular-runtime/service-kit";
 import { accessSync, constants, statSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { Batcher } from "./batcher.js";
-
-type StageRequestInit = MessageInitShape<typeof StageRequestSchema>;
+import { ChainStream, unixNs } from "./chain.js";
 
 export const DEFAULTS = { batchSize: 10_000, window: 8, maxWaitMs: 50 };
 export const LIMITS = { batchSize: 1_000_000, window: 1024, maxWaitMs: 60_000 };
-const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-const PARSE_METHOD = "pipeline.v1.ParseService/Process";
 
 export interface IngestDeps {
   topology: Client<typeof TopologyService>;
@@ -39,7 +28,6 @@ export interface IngestDeps {
   progressIntervalMs?: number;
 }
 
-const unixNs = () => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
 
 function invalid(message: string): ConnectError {
   return new ConnectError(`ingest: ${message}`, Code.InvalidArgument);
@@ -86,68 +74,27 @@ export async function* runIngest(req: RunRequest, deps: IngestDeps, signal: Abor
     create(RunProgressSchema, { runId, inputBytes: BigInt(settings.inputBytes), ...fields });
 
   const address = await lookupAddress(deps.topology, "ingest", deps.downstream, { signal, timeoutMs: deps.lookupTimeoutMs });
-  const abort = new AbortController();
-  const onAbort = () => abort.abort();
-  signal.addEventListener("abort", onAbort, { once: true });
   log.info(`run started: ${req.inputPath} → ${req.outDir}`, {
     downstream: `${deps.downstream}@${address}`,
     batchSize: settings.batchSize,
     window: settings.window,
     passthrough: req.passthrough,
   });
-
-  const parse = createClient(
-    ParseService,
-    createGrpcTransport({ baseUrl: `http://${address}`, readMaxBytes: MAX_MESSAGE_BYTES, writeMaxBytes: MAX_MESSAGE_BYTES }),
-  );
-  const queue = new AsyncQueue<StageRequestInit>();
-  const window = new CreditWindow(settings.window);
-  const sentAt = new Map<bigint, { t: number; events: number }>();
-  let acked = 0n;
-  let complete: RunComplete | undefined;
-  let failure: ConnectError | undefined;
-
-  queue.push({
-    kind: {
-      case: "header",
-      value: {
-        runId,
-        rulesJson: req.rulesJson,
-        partitions: req.partitions,
-        outDir: req.outDir,
-        inputPath: req.inputPath,
-        batchSize: settings.batchSize,
-        passthrough: req.passthrough,
-        startedUnixNs,
-      },
+  const chain = new ChainStream(
+    { address, downstream: deps.downstream, window: settings.window, recordCall: deps.recordCall },
+    {
+      runId,
+      rulesJson: req.rulesJson,
+      partitions: req.partitions,
+      outDir: req.outDir,
+      inputPath: req.inputPath,
+      batchSize: settings.batchSize,
+      passthrough: req.passthrough,
+      startedUnixNs,
     },
-  });
-  const reader = (async () => {
-    try {
-      for await (const res of parse.process(queue, { signal: abort.signal })) {
-        if (res.kind.case === "ack") {
-          const sent = sentAt.get(res.kind.value);
-          if (sent) {
-            sentAt.delete(res.kind.value);
-            deps.recordCall?.(deps.downstream, PARSE_METHOD, performance.now() - sent.t, true, sent.events);
-          }
-          acked++;
-          window.release();
-        } else if (res.kind.case === "complete") {
-          complete = res.kind.value;
-        }
-      }
-      if (complete === undefined) throw new ConnectError(`${deps.downstream} closed the stream without a RunComplete`, Code.Internal);
-    } catch (e) {
-      const err = ConnectError.from(e);
-      failure = signal.aborted
-        ? new ConnectError("ingest: run cancelled", Code.Canceled)
-        : new ConnectError(`ingest: ${deps.downstream} failed: ${err.rawMessage}`, err.code);
-      deps.recordCall?.(deps.downstream, PARSE_METHOD, 0, false, 0, err.rawMessage);
-      window.close(failure);
-      queue.end();
-    }
-  })();
+  );
+  const onAbort = () => chain.cancel();
+  signal.addEventListener("abort", onAbort, { once: true });
 
   const batcher = new Batcher({ batchSize: settings.batchSize, maxWaitMs: settings.maxWaitMs });
   let bytesRead = 0;
@@ -158,13 +105,9 @@ export async function* runIngest(req: RunRequest, deps: IngestDeps, signal: Abor
   const interval = deps.progressIntervalMs ?? 1000;
   const send = async () => {
     for (const batch of batcher.ready.splice(0)) {
-      await window.acquire();
-      batch.meta!.ingestUnixNs = unixNs();
       const raw = batch.payload?.case === "raw" ? batch.payload.value : undefined;
-      const events = raw?.lineNumbers ? raw.lineNumbers.length / 8 : 0;
-      sentAt.set(batch.meta!.traceId as bigint, { t: performance.now(), events });
-      eventsSent += BigInt(events);
-      queue.push({ kind: { case: "batch", value: batch } });
+      eventsSent += BigInt(raw?.lineNumbers ? raw.lineNumbers.length / 8 : 0);
+      await chain.send(batch);
     }
   };
 
@@ -191,55 +134,45 @@ export async function* runIngest(req: RunRequest, deps: IngestDeps, signal: Abor
       await send();
       if (performance.now() - lastProgress >= interval) {
         lastProgress = performance.now();
-        yield progress({ linesRead: BigInt(linesRead), bytesRead: BigInt(bytesRead), batchesAcked: acked });
+        yield progress({ linesRead: BigInt(linesRead), bytesRead: BigInt(bytesRead), batchesAcked: chain.acked });
       }
       if (step.done) break;
     }
     const fig = processFigures();
-    queue.push({
-      kind: {
-        case: "end",
-        value: {
-          batches: BigInt(batcher.batches),
-          physicalLines: BigInt(physicalLines),
-          inputBytes: BigInt(bytesRead),
-          stages: [{
-            stage: "ingest",
-            language: "typescript",
-            busyNs,
-            waitNs: window.waitNs,
-            batchesIn: 0n,
-            batchesOut: BigInt(batcher.batches),
-            eventsIn: BigInt(linesRead),
-            eventsOut: eventsSent,
-            cpuSeconds: fig.cpuSeconds - cpu0,
-            peakRssBytes: fig.peakRssBytes,
-            pid: process.pid,
-          }],
-        },
-      },
+    const ended = chain.end({
+      batches: BigInt(batcher.batches),
+      physicalLines: BigInt(physicalLines),
+      inputBytes: BigInt(bytesRead),
+      stages: [{
+        stage: "ingest",
+        language: "typescript",
+        busyNs,
+        waitNs: chain.waitNs,
+        batchesIn: 0n,
+        batchesOut: BigInt(batcher.batches),
+        eventsIn: BigInt(linesRead),
+        eventsOut: eventsSent,
+        cpuSeconds: fig.cpuSeconds - cpu0,
+        peakRssBytes: fig.peakRssBytes,
+        pid: process.pid,
+      }],
     });
-    queue.end();
-    while (complete === undefined && failure === undefined) {
-      const tick = new Promise((r) => setTimeout(r, interval));
-      await Promise.race([reader, tick]);
-      if (complete === undefined && failure === undefined) {
-        yield progress({ linesRead: BigInt(linesRead), bytesRead: BigInt(bytesRead), batchesAcked: acked });
-      }
+    // Progress keeps coming while the chain drains; a failure surfaces from `await ended`.
+    let finished = false;
+    const settled = ended.then(() => (finished = true), () => (finished = true));
+    while (!finished) {
+      await Promise.race([settled, new Promise((r) => setTimeout(r, interval))]);
+      if (!finished) yield progress({ linesRead: BigInt(linesRead), bytesRead: BigInt(bytesRead), batchesAcked: chain.acked });
     }
-    await reader;
-    if (failure) throw failure;
-    log.info(`run complete: ${complete!.lines} lines, checksum ${complete!.checksum || "(pass-through)"}`, {
-      wallSeconds: complete!.wallSeconds,
-    });
-    yield progress({ linesRead: BigInt(linesRead), bytesRead: BigInt(bytesRead), batchesAcked: acked, complete });
+    const c = await ended;
+    log.info(`run complete: ${c.lines} lines, checksum ${c.checksum || "(pass-through)"}`, { wallSeconds: c.wallSeconds });
+    yield progress({ linesRead: BigInt(linesRead), bytesRead: BigInt(bytesRead), batchesAcked: chain.acked, complete: c });
   } catch (e) {
-    const err = failure ?? ConnectError.from(e);
+    const err = chain.failed ?? ConnectError.from(e);
     log.error(`run failed: ${err.message}`);
-    abort.abort();
+    chain.cancel();
     throw err;
   } finally {
     signal.removeEventListener("abort", onAbort);
-    queue.end();
   }
 }

@@ -5,6 +5,7 @@ import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   ParseService,
+  PublishRequestSchema,
   RunCompleteSchema,
   RunRequestSchema,
   StageResponseSchema,
@@ -24,6 +25,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LiveRuns, MAX_PUBLISH_BYTES } from "../src/live.js";
 import { runIngest } from "../src/run.js";
 
 const dir = mkdtempSync(join(tmpdir(), "ingest-run-"));
@@ -179,5 +181,41 @@ describe("runIngest", () => {
   it("gives up with UNAVAILABLE when parse is not registered", async () => {
     const e = await runError({ inputPath: input(1) }, { known: false });
     expect([e.code, e.rawMessage]).toEqual([Code.Unavailable, "ingest: downstream parse is not registered with the topology"]);
+  });
+});
+
+describe("live runs (Publish)", () => {
+  const enc = new TextEncoder();
+  const publish = (lines: string, endRun = false) => create(PublishRequestSchema, { lines: enc.encode(lines), endRun });
+  const live = (idleMs = 60_000) => new LiveRuns({ topology: topology(true), log, downstream: "parse", liveDir: join(dir, "live"), idleMs });
+
+  it("numbers lines across calls, one batch per call in call order, and ends with the run's outcome", async () => {
+    behaviour = (r, s) => echo(r, s);
+    seen = { batches: [], maxUnacked: 0 };
+    const runs = live();
+    const [a, b] = await Promise.all([runs.publish(publish('{"n":1}\n\n{"n":3}\n')), runs.publish(publish('{"n":4}'))]);
+    const c = await runs.publish(publish('{"n":5}\n', true));
+    expect([a, b, c].map((r) => [r.traceId, r.firstLine, r.lines])).toEqual([[1n, 1n, 3n], [2n, 4n, 1n], [3n, 5n, 1n]]);
+    expect(new Set([a.runId, b.runId, c.runId]).size).toBe(1);
+    expect(seen.header).toMatchObject({ runId: a.runId, rulesJson: "", outDir: join(dir, "live", a.runId) });
+    expect(seen.batches.map((x) => (x.payload.case === "raw" ? [...new BigUint64Array(new Uint8Array(x.payload.value.lineNumbers).buffer)] : []))).toEqual([[1n, 3n], [4n], [5n]]);
+    expect(c.complete).toMatchObject({ batches: 3n });
+    // the next publish starts a new live run
+    const d = await runs.publish(publish('{"n":1}\n', true));
+    expect(d.runId).not.toBe(a.runId);
+    expect(d.firstLine).toBe(1n);
+  });
+
+  it("ends an idle live run by itself", async () => {
+    behaviour = (r, s) => echo(r, s);
+    seen = { batches: [], maxUnacked: 0 };
+    const runs = live(100);
+    const a = await runs.publish(publish('{"n":1}\n'));
+    await expect.poll(async () => (await runs.publish(publish('{"n":2}\n'))).runId, { timeout: 5000, interval: 300 }).not.toBe(a.runId);
+  });
+
+  it("refuses more than 4 MiB of lines", async () => {
+    const e = await live().publish(create(PublishRequestSchema, { lines: new Uint8Array(MAX_PUBLISH_BYTES + 1) })).then(() => new Error("accepted"), (x: unknown) => ConnectError.from(x)) as ConnectError;
+    expect([e.code, e.rawMessage]).toEqual([Code.InvalidArgument, `ingest: Publish takes at most 4194304 bytes of lines, got ${MAX_PUBLISH_BYTES + 1}`]);
   });
 });

@@ -11,7 +11,7 @@ import type { TopologyRegistry } from "../topology/registry.js";
 import type { Scheduler } from "../topology/topology-watcher.js";
 import { LoadReporter } from "./load-reporter.js";
 import { LoadTest } from "./load-test.js";
-import { calculatorAdapter, chooseAdapter, type TargetAdapter } from "./targets.js";
+import { calculatorAdapter, chooseAdapter, ingestAdapter, type TargetAdapter } from "./targets.js";
 
 export const LIMITS = {
   rate: { min: 1, max: 50_000 },
@@ -60,7 +60,7 @@ export class LoadGenerator {
   readonly reporter: LoadReporter;
 
   constructor(private readonly deps: LoadGeneratorDeps) {
-    this.adapters = deps.adapters ?? [calculatorAdapter()];
+    this.adapters = deps.adapters ?? [calculatorAdapter(), ingestAdapter()];
     this.reporter = new LoadReporter(deps.registry, deps.clock, deps.scheduler, deps.onError);
   }
 

@@ -1,11 +1,12 @@
 // What the generator can call: a small adapter per kind of target. An adapter turns a resolved
 // service instance, a method and a payload into a `call()` the generator fires at its rate.
-// Adding a target (e.g. the pipeline's ingest, once it exists) means adding one adapter here.
+// Adding a target means adding one adapter here.
 
 import { fromJsonString, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { CalculateRequestSchema, CalculatorService, Operation, type CalculateRequest } from "@modular-runtime/proto/calculator/v1/calculator";
+import { IngestService } from "@modular-runtime/proto/pipeline/v1/pipeline";
 import type { ServiceNode } from "@modular-runtime/proto/runtime/v1/topology";
 import { grpcFrame, RawGrpcClient } from "./raw-grpc.js";
 
@@ -72,6 +73,49 @@ export function calculatorAdapter(transportFor?: TransportFactory): TargetAdapte
         method,
         async call(signal, timeoutMs) {
           await client.calculate(request, { signal, timeoutMs });
+        },
+        close() {
+          // The Node transports close idle HTTP/2 sessions themselves; nothing is held here.
+        },
+      };
+    },
+  };
+}
+
+export const PUBLISH = "pipeline.v1.IngestService/Publish";
+const EVENT_TYPES = ["click", "view", "purchase", "signup", "search"];
+
+/** `count` valid §4.2 event lines stamped now: the default Publish payload. */
+export function sampleEvents(count: number, seed: number): Uint8Array {
+  const ts = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  let out = "";
+  for (let i = 0; i < count; i++) {
+    const n = seed * count + i;
+    out += `{"ts":"${ts}","type":"${EVENT_TYPES[n % EVENT_TYPES.length]}","user":"u${String(n % 1000).padStart(6, "0")}","value":${(n * 37) % 200}}\n`;
+  }
+  return new TextEncoder().encode(out);
+}
+
+/**
+ * The split pipeline's ingest (`IngestService/Publish`): every request publishes a batch of event
+ * lines into ingest's live run, so the load flows down the whole chain. The payload is NDJSON
+ * lines (at most 4 MiB); empty means 100 fresh sample events per request.
+ */
+export function ingestAdapter(transportFor: TransportFactory = grpcTransport): TargetAdapter {
+  return {
+    methods: [PUBLISH],
+    isDefaultFor: (node) => node.metadata["stage"] === "ingest" || node.name === "ingest",
+    prepare(node, method, payload) {
+      if (payload.length > 4 * 1024 * 1024) {
+        throw new ConnectError(`invalid payload for ${PUBLISH}: ${payload.length} bytes; at most 4 MiB of NDJSON lines`, Code.InvalidArgument);
+      }
+      const client = createClient(IngestService, transportFor(node.address));
+      let calls = 0;
+      return {
+        method,
+        async call(signal, timeoutMs) {
+          const lines = payload.length > 0 ? payload : sampleEvents(100, calls++);
+          await client.publish({ lines }, { signal, timeoutMs });
         },
         close() {
           // The Node transports close idle HTTP/2 sessions themselves; nothing is held here.

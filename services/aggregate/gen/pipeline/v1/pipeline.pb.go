@@ -1781,6 +1781,142 @@ func (x *RunProgress) GetComplete() *RunComplete {
 	return nil
 }
 
+// Event lines published into ingest's live run.
+type PublishRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// NDJSON lines, each ending in `\n` (the last may lack it), framed like the lines of a file
+	// (blank lines skipped but numbered). At most 4 MiB.
+	Lines []byte `protobuf:"bytes,1,opt,name=lines,proto3" json:"lines,omitempty"`
+	// End the live run after these lines; the response then carries its RunComplete.
+	EndRun        bool `protobuf:"varint,2,opt,name=end_run,json=endRun,proto3" json:"end_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishRequest) Reset() {
+	*x = PublishRequest{}
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishRequest) ProtoMessage() {}
+
+func (x *PublishRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
+func (*PublishRequest) Descriptor() ([]byte, []int) {
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PublishRequest) GetLines() []byte {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *PublishRequest) GetEndRun() bool {
+	if x != nil {
+		return x.EndRun
+	}
+	return false
+}
+
+type PublishResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The live run the lines joined.
+	RunId string `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// Trace id of the batch that carried them (0 when they were all blank).
+	TraceId uint64 `protobuf:"varint,2,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// Line numbers the lines got within the live run: first_line .. first_line + lines - 1.
+	FirstLine uint64 `protobuf:"varint,3,opt,name=first_line,json=firstLine,proto3" json:"first_line,omitempty"`
+	Lines     uint64 `protobuf:"varint,4,opt,name=lines,proto3" json:"lines,omitempty"`
+	// Set when end_run was asked for: the live run's outcome.
+	Complete      *RunComplete `protobuf:"bytes,5,opt,name=complete,proto3" json:"complete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishResponse) Reset() {
+	*x = PublishResponse{}
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishResponse) ProtoMessage() {}
+
+func (x *PublishResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
+func (*PublishResponse) Descriptor() ([]byte, []int) {
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PublishResponse) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *PublishResponse) GetTraceId() uint64 {
+	if x != nil {
+		return x.TraceId
+	}
+	return 0
+}
+
+func (x *PublishResponse) GetFirstLine() uint64 {
+	if x != nil {
+		return x.FirstLine
+	}
+	return 0
+}
+
+func (x *PublishResponse) GetLines() uint64 {
+	if x != nil {
+		return x.Lines
+	}
+	return 0
+}
+
+func (x *PublishResponse) GetComplete() *RunComplete {
+	if x != nil {
+		return x.Complete
+	}
+	return nil
+}
+
 var File_pipeline_v1_pipeline_proto protoreflect.FileDescriptor
 
 const file_pipeline_v1_pipeline_proto_rawDesc = "" +
@@ -1939,7 +2075,17 @@ const file_pipeline_v1_pipeline_proto_rawDesc = "" +
 	"\vinput_bytes\x18\x04 \x01(\x04R\n" +
 	"inputBytes\x12#\n" +
 	"\rbatches_acked\x18\x05 \x01(\x04R\fbatchesAcked\x124\n" +
-	"\bcomplete\x18\x06 \x01(\v2\x18.pipeline.v1.RunCompleteR\bcomplete*\x81\x01\n" +
+	"\bcomplete\x18\x06 \x01(\v2\x18.pipeline.v1.RunCompleteR\bcomplete\"?\n" +
+	"\x0ePublishRequest\x12\x14\n" +
+	"\x05lines\x18\x01 \x01(\fR\x05lines\x12\x17\n" +
+	"\aend_run\x18\x02 \x01(\bR\x06endRun\"\xae\x01\n" +
+	"\x0fPublishResponse\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x19\n" +
+	"\btrace_id\x18\x02 \x01(\x04R\atraceId\x12\x1d\n" +
+	"\n" +
+	"first_line\x18\x03 \x01(\x04R\tfirstLine\x12\x14\n" +
+	"\x05lines\x18\x04 \x01(\x04R\x05lines\x124\n" +
+	"\bcomplete\x18\x05 \x01(\v2\x18.pipeline.v1.RunCompleteR\bcomplete*\x81\x01\n" +
 	"\x10DeadLetterReason\x12\"\n" +
 	"\x1eDEAD_LETTER_REASON_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fDEAD_LETTER_REASON_INVALID_JSON\x10\x01\x12$\n" +
@@ -1951,9 +2097,10 @@ const file_pipeline_v1_pipeline_proto_rawDesc = "" +
 	"\x10AggregateService\x12D\n" +
 	"\aProcess\x12\x19.pipeline.v1.StageRequest\x1a\x1a.pipeline.v1.StageResponse(\x010\x012S\n" +
 	"\vSinkService\x12D\n" +
-	"\aProcess\x12\x19.pipeline.v1.StageRequest\x1a\x1a.pipeline.v1.StageResponse(\x010\x012K\n" +
+	"\aProcess\x12\x19.pipeline.v1.StageRequest\x1a\x1a.pipeline.v1.StageResponse(\x010\x012\x91\x01\n" +
 	"\rIngestService\x12:\n" +
-	"\x03Run\x12\x17.pipeline.v1.RunRequest\x1a\x18.pipeline.v1.RunProgress0\x01B\xae\x01\n" +
+	"\x03Run\x12\x17.pipeline.v1.RunRequest\x1a\x18.pipeline.v1.RunProgress0\x01\x12D\n" +
+	"\aPublish\x12\x1b.pipeline.v1.PublishRequest\x1a\x1c.pipeline.v1.PublishResponseB\xae\x01\n" +
 	"\x0fcom.pipeline.v1B\rPipelineProtoP\x01Z?github.com/modular-runtime/aggregate/gen/pipeline/v1;pipelinev1\xa2\x02\x03PXX\xaa\x02\vPipeline.V1\xca\x02\vPipeline\\V1\xe2\x02\x17Pipeline\\V1\\GPBMetadata\xea\x02\fPipeline::V1b\x06proto3"
 
 var (
@@ -1969,28 +2116,30 @@ func file_pipeline_v1_pipeline_proto_rawDescGZIP() []byte {
 }
 
 var file_pipeline_v1_pipeline_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_pipeline_v1_pipeline_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_pipeline_v1_pipeline_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_pipeline_v1_pipeline_proto_goTypes = []any{
-	(DeadLetterReason)(0),  // 0: pipeline.v1.DeadLetterReason
-	(*DeadLetter)(nil),     // 1: pipeline.v1.DeadLetter
-	(*RunHeader)(nil),      // 2: pipeline.v1.RunHeader
-	(*BatchMeta)(nil),      // 3: pipeline.v1.BatchMeta
-	(*RawLines)(nil),       // 4: pipeline.v1.RawLines
-	(*TagSet)(nil),         // 5: pipeline.v1.TagSet
-	(*Events)(nil),         // 6: pipeline.v1.Events
-	(*BatchCounters)(nil),  // 7: pipeline.v1.BatchCounters
-	(*Batch)(nil),          // 8: pipeline.v1.Batch
-	(*Group)(nil),          // 9: pipeline.v1.Group
-	(*WindowGroup)(nil),    // 10: pipeline.v1.WindowGroup
-	(*ResultPart)(nil),     // 11: pipeline.v1.ResultPart
-	(*StageMetrics)(nil),   // 12: pipeline.v1.StageMetrics
-	(*End)(nil),            // 13: pipeline.v1.End
-	(*StageRequest)(nil),   // 14: pipeline.v1.StageRequest
-	(*LatencySummary)(nil), // 15: pipeline.v1.LatencySummary
-	(*RunComplete)(nil),    // 16: pipeline.v1.RunComplete
-	(*StageResponse)(nil),  // 17: pipeline.v1.StageResponse
-	(*RunRequest)(nil),     // 18: pipeline.v1.RunRequest
-	(*RunProgress)(nil),    // 19: pipeline.v1.RunProgress
+	(DeadLetterReason)(0),   // 0: pipeline.v1.DeadLetterReason
+	(*DeadLetter)(nil),      // 1: pipeline.v1.DeadLetter
+	(*RunHeader)(nil),       // 2: pipeline.v1.RunHeader
+	(*BatchMeta)(nil),       // 3: pipeline.v1.BatchMeta
+	(*RawLines)(nil),        // 4: pipeline.v1.RawLines
+	(*TagSet)(nil),          // 5: pipeline.v1.TagSet
+	(*Events)(nil),          // 6: pipeline.v1.Events
+	(*BatchCounters)(nil),   // 7: pipeline.v1.BatchCounters
+	(*Batch)(nil),           // 8: pipeline.v1.Batch
+	(*Group)(nil),           // 9: pipeline.v1.Group
+	(*WindowGroup)(nil),     // 10: pipeline.v1.WindowGroup
+	(*ResultPart)(nil),      // 11: pipeline.v1.ResultPart
+	(*StageMetrics)(nil),    // 12: pipeline.v1.StageMetrics
+	(*End)(nil),             // 13: pipeline.v1.End
+	(*StageRequest)(nil),    // 14: pipeline.v1.StageRequest
+	(*LatencySummary)(nil),  // 15: pipeline.v1.LatencySummary
+	(*RunComplete)(nil),     // 16: pipeline.v1.RunComplete
+	(*StageResponse)(nil),   // 17: pipeline.v1.StageResponse
+	(*RunRequest)(nil),      // 18: pipeline.v1.RunRequest
+	(*RunProgress)(nil),     // 19: pipeline.v1.RunProgress
+	(*PublishRequest)(nil),  // 20: pipeline.v1.PublishRequest
+	(*PublishResponse)(nil), // 21: pipeline.v1.PublishResponse
 }
 var file_pipeline_v1_pipeline_proto_depIdxs = []int32{
 	0,  // 0: pipeline.v1.DeadLetter.reason:type_name -> pipeline.v1.DeadLetterReason
@@ -2013,21 +2162,24 @@ var file_pipeline_v1_pipeline_proto_depIdxs = []int32{
 	12, // 17: pipeline.v1.RunComplete.stages:type_name -> pipeline.v1.StageMetrics
 	16, // 18: pipeline.v1.StageResponse.complete:type_name -> pipeline.v1.RunComplete
 	16, // 19: pipeline.v1.RunProgress.complete:type_name -> pipeline.v1.RunComplete
-	14, // 20: pipeline.v1.ParseService.Process:input_type -> pipeline.v1.StageRequest
-	14, // 21: pipeline.v1.RulesService.Process:input_type -> pipeline.v1.StageRequest
-	14, // 22: pipeline.v1.AggregateService.Process:input_type -> pipeline.v1.StageRequest
-	14, // 23: pipeline.v1.SinkService.Process:input_type -> pipeline.v1.StageRequest
-	18, // 24: pipeline.v1.IngestService.Run:input_type -> pipeline.v1.RunRequest
-	17, // 25: pipeline.v1.ParseService.Process:output_type -> pipeline.v1.StageResponse
-	17, // 26: pipeline.v1.RulesService.Process:output_type -> pipeline.v1.StageResponse
-	17, // 27: pipeline.v1.AggregateService.Process:output_type -> pipeline.v1.StageResponse
-	17, // 28: pipeline.v1.SinkService.Process:output_type -> pipeline.v1.StageResponse
-	19, // 29: pipeline.v1.IngestService.Run:output_type -> pipeline.v1.RunProgress
-	25, // [25:30] is the sub-list for method output_type
-	20, // [20:25] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	16, // 20: pipeline.v1.PublishResponse.complete:type_name -> pipeline.v1.RunComplete
+	14, // 21: pipeline.v1.ParseService.Process:input_type -> pipeline.v1.StageRequest
+	14, // 22: pipeline.v1.RulesService.Process:input_type -> pipeline.v1.StageRequest
+	14, // 23: pipeline.v1.AggregateService.Process:input_type -> pipeline.v1.StageRequest
+	14, // 24: pipeline.v1.SinkService.Process:input_type -> pipeline.v1.StageRequest
+	18, // 25: pipeline.v1.IngestService.Run:input_type -> pipeline.v1.RunRequest
+	20, // 26: pipeline.v1.IngestService.Publish:input_type -> pipeline.v1.PublishRequest
+	17, // 27: pipeline.v1.ParseService.Process:output_type -> pipeline.v1.StageResponse
+	17, // 28: pipeline.v1.RulesService.Process:output_type -> pipeline.v1.StageResponse
+	17, // 29: pipeline.v1.AggregateService.Process:output_type -> pipeline.v1.StageResponse
+	17, // 30: pipeline.v1.SinkService.Process:output_type -> pipeline.v1.StageResponse
+	19, // 31: pipeline.v1.IngestService.Run:output_type -> pipeline.v1.RunProgress
+	21, // 32: pipeline.v1.IngestService.Publish:output_type -> pipeline.v1.PublishResponse
+	27, // [27:33] is the sub-list for method output_type
+	21, // [21:27] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_pipeline_v1_pipeline_proto_init() }
@@ -2055,7 +2207,7 @@ func file_pipeline_v1_pipeline_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pipeline_v1_pipeline_proto_rawDesc), len(file_pipeline_v1_pipeline_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

@@ -441,7 +441,8 @@ var SinkService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	IngestService_Run_FullMethodName = "/pipeline.v1.IngestService/Run"
+	IngestService_Run_FullMethodName     = "/pipeline.v1.IngestService/Run"
+	IngestService_Publish_FullMethodName = "/pipeline.v1.IngestService/Publish"
 )
 
 // IngestServiceClient is the client API for IngestService service.
@@ -451,6 +452,11 @@ const (
 // ingest (TypeScript): reads the file in large chunks, frames lines and feeds the chain.
 type IngestServiceClient interface {
 	Run(ctx context.Context, in *RunRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RunProgress], error)
+	// Feeds lines into the live run, a run without a file that starts with the first Publish and
+	// ends after a few idle seconds (or on `end_run`), writing its results like any run. Each
+	// Publish becomes one batch; the call returns once parse has taken it, so a slow chain slows
+	// publishers. This is what the load generator calls to put load on the pipeline.
+	Publish(ctx context.Context, in *PublishRequest, opts ...grpc.CallOption) (*PublishResponse, error)
 }
 
 type ingestServiceClient struct {
@@ -480,6 +486,16 @@ func (c *ingestServiceClient) Run(ctx context.Context, in *RunRequest, opts ...g
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type IngestService_RunClient = grpc.ServerStreamingClient[RunProgress]
 
+func (c *ingestServiceClient) Publish(ctx context.Context, in *PublishRequest, opts ...grpc.CallOption) (*PublishResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PublishResponse)
+	err := c.cc.Invoke(ctx, IngestService_Publish_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IngestServiceServer is the server API for IngestService service.
 // All implementations must embed UnimplementedIngestServiceServer
 // for forward compatibility.
@@ -487,6 +503,11 @@ type IngestService_RunClient = grpc.ServerStreamingClient[RunProgress]
 // ingest (TypeScript): reads the file in large chunks, frames lines and feeds the chain.
 type IngestServiceServer interface {
 	Run(*RunRequest, grpc.ServerStreamingServer[RunProgress]) error
+	// Feeds lines into the live run, a run without a file that starts with the first Publish and
+	// ends after a few idle seconds (or on `end_run`), writing its results like any run. Each
+	// Publish becomes one batch; the call returns once parse has taken it, so a slow chain slows
+	// publishers. This is what the load generator calls to put load on the pipeline.
+	Publish(context.Context, *PublishRequest) (*PublishResponse, error)
 	mustEmbedUnimplementedIngestServiceServer()
 }
 
@@ -499,6 +520,9 @@ type UnimplementedIngestServiceServer struct{}
 
 func (UnimplementedIngestServiceServer) Run(*RunRequest, grpc.ServerStreamingServer[RunProgress]) error {
 	return status.Error(codes.Unimplemented, "method Run not implemented")
+}
+func (UnimplementedIngestServiceServer) Publish(context.Context, *PublishRequest) (*PublishResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Publish not implemented")
 }
 func (UnimplementedIngestServiceServer) mustEmbedUnimplementedIngestServiceServer() {}
 func (UnimplementedIngestServiceServer) testEmbeddedByValue()                       {}
@@ -532,13 +556,36 @@ func _IngestService_Run_Handler(srv interface{}, stream grpc.ServerStream) error
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type IngestService_RunServer = grpc.ServerStreamingServer[RunProgress]
 
+func _IngestService_Publish_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PublishRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestServiceServer).Publish(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestService_Publish_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestServiceServer).Publish(ctx, req.(*PublishRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IngestService_ServiceDesc is the grpc.ServiceDesc for IngestService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var IngestService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "pipeline.v1.IngestService",
 	HandlerType: (*IngestServiceServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Publish",
+			Handler:    _IngestService_Publish_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Run",

@@ -1,0 +1,153 @@
+// One run's stream from ingest to parse: the header goes first, batches go under a credit
+// window (at most `window` unacknowledged), each send resolves when parse acknowledges that
+// batch, and `end` resolves with the RunComplete that comes back up the chain. A failure of the
+// stream rejects every pending send and the end, with a message naming both stages.
+
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import {
+  ParseService,
+  type EndSchema,
+  type RunComplete,
+  type RunHeaderSchema,
+  type StageRequestSchema,
+} from "@modular-runtime/proto/pipeline/v1/pipeline";
+import { AsyncQueue, CreditWindow } from "@modular-runtime/service-kit";
+import type { BatchInit } from "./batcher.js";
+
+type StageRequestInit = MessageInitShape<typeof StageRequestSchema>;
+
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+export const PARSE_METHOD = "pipeline.v1.ParseService/Process";
+
+export const unixNs = () => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+
+export interface ChainOptions {
+  /** host:port of the downstream stage. */
+  address: string;
+  /** Its name, for messages and activity. */
+  downstream: string;
+  window: number;
+  /** Called for every acknowledged (or failed) batch, for the topology's activity report. */
+  recordCall?: (target: string, method: string, latencyMs: number, ok: boolean, items: number, error?: string) => void;
+}
+
+interface Pending {
+  t: number;
+  events: number;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/** A send after End: the batch was not sent (a live run ending while a Publish waited). */
+export class RunEndedError extends ConnectError {
+  constructor() {
+    super("ingest: the run already ended", Code.Aborted);
+  }
+}
+
+export class ChainStream {
+  private readonly queue = new AsyncQueue<StageRequestInit>();
+  private readonly window: CreditWindow;
+  private readonly abort = new AbortController();
+  private readonly pending = new Map<bigint, Pending>();
+  private complete?: RunComplete;
+  private failure?: ConnectError;
+  private ended = false;
+  private readonly done: Promise<void>;
+  acked = 0n;
+  /** Batches handed to the stream so far. */
+  sent = 0n;
+
+  constructor(private readonly opts: ChainOptions, header: MessageInitShape<typeof RunHeaderSchema>) {
+    this.window = new CreditWindow(opts.window);
+    const parse = createClient(
+      ParseService,
+      createGrpcTransport({ baseUrl: `http://${opts.address}`, readMaxBytes: MAX_MESSAGE_BYTES, writeMaxBytes: MAX_MESSAGE_BYTES }),
+    );
+    this.queue.push({ kind: { case: "header", value: header } });
+    this.done = this.read(parse.process(this.queue, { signal: this.abort.signal }));
+  }
+
+  /** Time spent waiting for send credit, in nanoseconds. */
+  get waitNs(): bigint {
+    return this.window.waitNs;
+  }
+
+  /** The stream's failure, once it failed. */
+  get failed(): ConnectError | undefined {
+    return this.failure;
+  }
+
+  private async read(responses: AsyncIterable<{ kind: { case: "ack"; value: bigint } | { case: "complete"; value: RunComplete } | { case: undefined } }>) {
+    const d = this.opts.downstream;
+    try {
+      for await (const res of responses) {
+        if (res.kind.case === "ack") {
+          const p = this.pending.get(res.kind.value);
+          if (p) {
+            this.pending.delete(res.kind.value);
+            this.opts.recordCall?.(d, PARSE_METHOD, performance.now() - p.t, true, p.events);
+            p.resolve();
+          }
+          this.acked++;
+          this.window.release();
+        } else if (res.kind.case === "complete") {
+          this.complete = res.kind.value;
+        }
+      }
+      if (this.complete === undefined) throw new ConnectError(`${d} closed the stream without a RunComplete`, Code.Internal);
+    } catch (e) {
+      const err = ConnectError.from(e);
+      this.failure = this.abort.signal.aborted
+        ? new ConnectError("ingest: run cancelled", Code.Canceled)
+        : new ConnectError(`ingest: ${d} failed: ${err.rawMessage}`, err.code);
+      this.opts.recordCall?.(d, PARSE_METHOD, 0, false, 0, err.rawMessage);
+      this.window.close(this.failure);
+      for (const p of this.pending.values()) p.reject(this.failure);
+      this.pending.clear();
+      this.queue.end();
+    }
+  }
+
+  /**
+   * Waits for a send credit, then sends the batch (stamping its send time). Resolves with a
+   * promise that settles when parse acknowledges the batch.
+   */
+  async send(batch: BatchInit): Promise<{ acked: Promise<void> }> {
+    if (this.ended) throw new RunEndedError();
+    await this.window.acquire();
+    if (this.failure) throw this.failure;
+    if (this.ended) {
+      this.window.release();
+      throw new RunEndedError();
+    }
+    batch.meta!.ingestUnixNs = unixNs();
+    const raw = batch.payload?.case === "raw" ? batch.payload.value : undefined;
+    const events = raw?.lineNumbers ? raw.lineNumbers.length / 8 : 0;
+    const acked = new Promise<void>((resolve, reject) => {
+      this.pending.set(batch.meta!.traceId as bigint, { t: performance.now(), events, resolve, reject });
+    });
+    acked.catch(() => undefined); // callers that do not wait for the ack must not see an unhandled rejection
+    this.queue.push({ kind: { case: "batch", value: batch } });
+    this.sent++;
+    return { acked };
+  }
+
+  /** Sends End and resolves with the RunComplete once it is back up the chain. */
+  async end(end: MessageInitShape<typeof EndSchema>): Promise<RunComplete> {
+    if (this.failure) throw this.failure;
+    this.ended = true;
+    this.queue.push({ kind: { case: "end", value: end } });
+    this.queue.end();
+    await this.done;
+    if (this.failure) throw this.failure;
+    return this.complete!;
+  }
+
+  cancel(): void {
+    this.abort.abort();
+    this.queue.end();
+  }
+}
