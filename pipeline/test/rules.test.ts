@@ -2,6 +2,7 @@
 // exit code 2 before any event is read.
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -110,10 +111,13 @@ describe('pipeline CLI errors', () => {
     expect(r.stderr).toContain('mode duckdb-sql needs valid-only input');
   });
 
-  it('explains that split is not available yet', () => {
-    const r = cli('run', '--mode', 'split', '--input', 'x', '--out', 'y');
+  it('split: names a missing input, and missing stages behind an explicit --control-url', () => {
+    let r = cli('run', '--mode', 'split', '--input', 'does-not-exist.ndjson', '--out', 'y');
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain('mode split is not available yet: the split pipeline services are not built (issue 5)');
+    expect(r.stderr).toMatch(/cannot read --input .*does-not-exist\.ndjson: no such file/);
+    r = cli('run', '--mode', 'split', '--input', 'package.json', '--out', tmpdir() + '/split-cli-out', '--control-url', 'http://127.0.0.1:9');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('pipeline: --control-url http://127.0.0.1:9: split stages missing: all (no control server answers there)');
   });
 
   it('prints usage with --help', () => {

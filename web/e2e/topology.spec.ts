@@ -57,7 +57,7 @@ test("live graph: nodes, an ACTIVE edge with a rate, kill -9 and a hang", async 
   const reborn = await liveNode(page, "calculator-client");
   expect(reborn.instanceId).not.toBe(victim.instanceId);
 
-  // A hang (SIGSTOP): heartbeats stop, so STALE after 2 intervals and DEAD after 4.
+  // A hang (SIGSTOP): heartbeats stop, so STALE after 2 intervals and DEAD after 6.
   const hung = await liveNode(page, "calculator-batch");
   process.kill(hung.pid, "SIGSTOP");
   try {

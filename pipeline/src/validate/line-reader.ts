@@ -12,6 +12,11 @@ export interface LineSink {
   line(buf: Buffer, start: number, end: number, lineNo: number, offset: number): void;
   /** A line longer than MAX_LINE_BYTES (without its newline). */
   oversize(lineNo: number): void;
+  /**
+   * frameFileSteps is about to reuse its read buffer: `buf` of earlier `line` calls stops being
+   * valid after this. A sink that keeps views into it copies them out here.
+   */
+  chunkDone?(): void;
 }
 
 const CHUNK = 8 * 1024 * 1024;
@@ -103,8 +108,10 @@ export function* frameFileSteps(path: string, sink: LineSink, onBytes?: (n: numb
           lineNo++;
           emit(buf, pos, filled, lineNo, sink, base);
         }
+        sink.chunkDone?.();
         return lineNo;
       }
+      sink.chunkDone?.();
       const rem = filled - pos;
       if (skipping) {
         skipBlank = skipBlank && isBlank(buf, pos, filled);

@@ -29,7 +29,13 @@ export class Batcher implements LineSink {
   private readonly maxWaitMs: number;
   private readonly now: () => number;
   private data: Buffer;
+  /** Bytes of line data in the batch, counting the pending run. */
   private used = 0;
+  /** Bytes already copied into `data`. */
+  private copied = 0;
+  private runBuf?: Buffer;
+  private runStart = 0;
+  private runEnd = 0;
   private lineNos: Uint32Array;
   private count = 0;
   private nonBlank = 0;
@@ -57,9 +63,17 @@ export class Batcher implements LineSink {
   line(buf: Buffer, start: number, end: number, lineNo: number, offset: number): void {
     if (this.full) this.cut(offset, lineNo - 1);
     if (this.nonBlank === 0) this.startedAt = this.now();
-    buf.copy(this.data, this.used, start, end);
-    this.used += end - start;
-    this.data[this.used++] = 10;
+    // Lines that follow each other in the read buffer, separated by a bare "\n", are copied
+    // in one go later (a copy per line costs more than the line's bytes).
+    if (buf === this.runBuf && start === this.runEnd + 1 && buf[this.runEnd] === 10) {
+      this.runEnd = end;
+    } else {
+      this.flushRun();
+      this.runBuf = buf;
+      this.runStart = start;
+      this.runEnd = end;
+    }
+    this.used += end - start + 1;
     const i = 2 * this.count++;
     if (i + 1 >= this.lineNos.length) {
       const grown = new Uint32Array(this.lineNos.length * 2);
@@ -93,7 +107,20 @@ export class Batcher implements LineSink {
     if (this.nonBlank > 0) this.cut(fileBytes, physicalLines);
   }
 
+  /** The read buffer is about to be reused: copy the pending lines out of it. */
+  chunkDone(): void {
+    this.flushRun();
+  }
+
+  private flushRun(): void {
+    if (this.runBuf === undefined) return;
+    this.copied += this.runBuf.copy(this.data, this.copied, this.runStart, this.runEnd);
+    this.data[this.copied++] = 10;
+    this.runBuf = undefined;
+  }
+
   private cut(endOffset: number, lastLine: number): void {
+    this.flushRun();
     const n = this.count;
     const lineNumbers = new Uint8Array(n * 8);
     lineNumbers.set(new Uint8Array(this.lineNos.buffer, 0, n * 8));
@@ -107,11 +134,12 @@ export class Batcher implements LineSink {
       },
       counters: { lines: BigInt(this.nonBlank), invalid: BigInt(this.deadLetters.length) },
       deadLetters: this.deadLetters,
-      payload: { case: "raw", value: { data: Uint8Array.prototype.slice.call(this.data, 0, this.used), lineNumbers } },
+      payload: { case: "raw", value: { data: Uint8Array.prototype.slice.call(this.data, 0, this.copied), lineNumbers } },
     });
     this.firstOffset = endOffset;
     this.firstLine = lastLine + 1;
     this.used = 0;
+    this.copied = 0;
     this.count = 0;
     this.nonBlank = 0;
     this.deadLetters = [];

@@ -77,6 +77,14 @@ describe("Batcher", () => {
     expect(seen).toEqual(lines.flatMap((l, i) => (l === "" ? [] : [i + 1])));
   });
 
+  it("keeps every line intact across the 8 MiB read chunks", () => {
+    const lines = Array.from({ length: 120_000 }, (_, i) => (i % 1000 === 7 ? "" : `{"i":${i},"p":"${"x".repeat(i % 120)}"}${i % 13 === 0 ? "\r" : ""}`));
+    const { batches } = batchesOf(lines.join("\n"), { batchSize: 7000 });
+    const expected = lines.filter((l) => l !== "").map((l) => l.replace(/\r$/, "") + "\n").join("");
+    expect(batches.map((b) => raw(b).text).join("") === expected).toBe(true);
+    expect(batches.flatMap((b) => raw(b).lineNumbers)).toEqual(lines.flatMap((l, i) => (l === "" ? [] : [i + 1])));
+  });
+
   it("sends nothing for an empty or all-blank file", () => {
     expect(batchesOf("", { batchSize: 5 }).batches).toEqual([]);
     expect(batchesOf("\n \n\t\r\n", { batchSize: 5 }).batches).toEqual([]);
