@@ -121,6 +121,7 @@ export async function* runIngest(req: RunRequest, deps: IngestDeps, signal: Abor
         linesRead = lineNo;
         batcher.oversize(lineNo);
       },
+      chunkDone: () => batcher.chunkDone(),
     }, (n) => (bytesRead += n));
     let physicalLines = 0;
     for (;;) {

@@ -139,6 +139,16 @@ describe("runIngest", () => {
     expect(last.linesRead).toBe(2500n);
   });
 
+  it("sends every line intact from a file larger than one 8 MiB read chunk", async () => {
+    behaviour = (r, s) => echo(r, s);
+    const lines = Array.from({ length: 150_000 }, (_, i) => `{"n":${i + 1},"pad":"${"x".repeat(i % 100)}"}`);
+    const path = join(dir, "big.ndjson");
+    writeFileSync(path, lines.join("\n") + "\n");
+    await run({ inputPath: path, batchSize: 7000 });
+    const text = seen.batches.map((b) => (b.payload.case === "raw" ? Buffer.from(b.payload.value.data).toString() : "")).join("");
+    expect(text === lines.join("\n") + "\n").toBe(true);
+  });
+
   it("never has more than `window` batches unacknowledged downstream", async () => {
     behaviour = (r, s) => slow(r, s, 3);
     await run({ inputPath: input(400), batchSize: 10, window: 3 });
