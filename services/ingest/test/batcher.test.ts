@@ -78,7 +78,7 @@ describe("Batcher", () => {
   });
 
   it("keeps every line intact across the 8 MiB read chunks", () => {
-    const lines = Array.from({ length: 120_000 }, (_, i) => (i % 1000 === 7 ? "" : `{"i":${i},"p":"${"x".repeat(i % 120)}"}${i % 13 === 0 ? "\r" : ""}`));
+    const lines = Array.from({ length: 300_000 }, (_, i) => (i % 1000 === 7 ? "" : `{"i":${i},"p":"${"x".repeat(i % 120)}"}${i % 13 === 0 ? "\r" : ""}`));
     const { batches } = batchesOf(lines.join("\n"), { batchSize: 7000 });
     const expected = lines.filter((l) => l !== "").map((l) => l.replace(/\r$/, "") + "\n").join("");
     expect(batches.map((b) => raw(b).text).join("") === expected).toBe(true);

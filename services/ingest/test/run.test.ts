@@ -139,9 +139,9 @@ describe("runIngest", () => {
     expect(last.linesRead).toBe(2500n);
   });
 
-  it("sends every line intact from a file larger than one 8 MiB read chunk", async () => {
+  it("sends every line intact from a file of several 8 MiB read chunks", async () => {
     behaviour = (r, s) => echo(r, s);
-    const lines = Array.from({ length: 150_000 }, (_, i) => `{"n":${i + 1},"pad":"${"x".repeat(i % 100)}"}`);
+    const lines = Array.from({ length: 300_000 }, (_, i) => `{"n":${i + 1},"pad":"${"x".repeat(i % 150)}"}`);
     const path = join(dir, "big.ndjson");
     writeFileSync(path, lines.join("\n") + "\n");
     await run({ inputPath: path, batchSize: 7000 });
