@@ -10,7 +10,6 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   private items: T[] = [];
   private waiter?: () => void;
   private ended = false;
-  private error?: unknown;
 
   push(item: T): void {
     if (this.ended) return;
@@ -19,12 +18,6 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   }
 
   end(): void {
-    this.ended = true;
-    this.wake();
-  }
-
-  fail(error: unknown): void {
-    this.error = error;
     this.ended = true;
     this.wake();
   }
@@ -44,7 +37,6 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
         for (const item of batch) yield item;
         continue;
       }
-      if (this.error !== undefined) throw this.error;
       if (this.ended) return;
       await new Promise<void>((resolve) => (this.waiter = resolve));
     }
