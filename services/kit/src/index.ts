@@ -10,3 +10,4 @@ export {
 export { createLogger, newCorrelationId, type Logger, type LoggerOptions, type LogFields, type LogLevelName } from "./logger.js";
 export { AsyncQueue, CreditWindow, lookupAddress, processFigures } from "./stage.js";
 export { parseFlags, portFlag } from "./flags.js";
+export { serveService, type ServeOptions } from "./serve.js";
