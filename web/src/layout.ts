@@ -11,8 +11,9 @@ export const COLUMN_WIDTH = 440;
 export const ROW_HEIGHT = 170;
 
 export class StableLayout {
-  private readonly positions = new Map<string, Point & { layer: number }>();
-  private readonly rowsUsed = new Map<number, number>();
+  private readonly positions = new Map<string, Point & { layer: number; row: number }>();
+  /** Rows taken in each layer (also by names that are gone for now, so they can come back). */
+  private readonly taken = new Map<number, Set<number>>();
 
   /** Layer of every name: 0 for names nobody calls, else 1 + the deepest caller's layer. */
   static layers(names: string[], edges: { source: string; target: string }[]): Map<string, number> {
@@ -42,19 +43,36 @@ export class StableLayout {
   }
 
   /**
-   * Positions for the given names. A new name gets the next free row of its layer; a known name
-   * keeps its position (also after it was gone for a while) unless its layer changed, e.g. when
-   * a server registered before its first caller.
+   * Positions for the given names. A new name gets a free row of its layer — its caller's row
+   * when that is free, so a chain of services lines up in one row — and a known name keeps its
+   * position (also after it was gone for a while) unless its layer changed, e.g. when a server
+   * registered before its first caller.
    */
   place(names: string[], edges: { source: string; target: string }[]): Map<string, Point> {
     const layers = StableLayout.layers(names, edges);
-    for (const n of [...names].sort()) {
+    const callers = new Map<string, string[]>();
+    for (const e of edges) callers.set(e.target, [...(callers.get(e.target) ?? []), e.source]);
+    // Callers first, so their rows are known when their callees are placed.
+    const order = [...names].sort((a, b) => (layers.get(a) ?? 0) - (layers.get(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
+    for (const n of order) {
       const l = layers.get(n) ?? 0;
       const known = this.positions.get(n);
       if (known && known.layer === l) continue;
-      const row = this.rowsUsed.get(l) ?? 0;
-      this.rowsUsed.set(l, row + 1);
-      this.positions.set(n, { x: l * COLUMN_WIDTH, y: row * ROW_HEIGHT, layer: l });
+      if (known) this.taken.get(known.layer)?.delete(known.row);
+      const rows = this.taken.get(l) ?? new Set<number>();
+      this.taken.set(l, rows);
+      const callerRows = (callers.get(n) ?? []).flatMap((c) => {
+        const p = this.positions.get(c);
+        return p && p.layer < l ? [p.row] : [];
+      });
+      const preferred = callerRows.length ? Math.min(...callerRows) : undefined;
+      let row = preferred ?? 0;
+      if (rows.has(row)) {
+        row = 0;
+        while (rows.has(row)) row++;
+      }
+      rows.add(row);
+      this.positions.set(n, { x: l * COLUMN_WIDTH, y: row * ROW_HEIGHT, layer: l, row });
     }
     const out = new Map<string, Point>();
     for (const n of names) {

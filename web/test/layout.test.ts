@@ -37,3 +37,24 @@ describe("StableLayout", () => {
     expect(p.get("client")!.x).toBe(0);
   });
 });
+
+describe("StableLayout rows", () => {
+  it("lines a chain up in its head's row, beside other services", () => {
+    const l = new StableLayout();
+    const names = ["calculator-batch", "calculator-client", "calculator-server", "ingest", "parse", "rules", "aggregate", "sink"];
+    const edges = [
+      e("calculator-batch", "calculator-server"), e("calculator-client", "calculator-server"),
+      e("ingest", "parse"), e("parse", "rules"), e("rules", "aggregate"), e("aggregate", "sink"),
+    ];
+    const p = l.place(names, edges);
+    const row = (n: string) => p.get(n)!.y / ROW_HEIGHT;
+    expect(["ingest", "parse", "rules", "aggregate", "sink"].map(row)).toEqual([2, 2, 2, 2, 2]);
+    expect(["calculator-batch", "calculator-client", "calculator-server"].map(row)).toEqual([0, 1, 0]);
+  });
+
+  it("takes the next free row when the caller's row is taken", () => {
+    const l = new StableLayout();
+    const p = l.place(["a", "b", "x", "y"], [e("a", "x"), e("a", "y")]);
+    expect([p.get("x")!.y, p.get("y")!.y]).toEqual([0, ROW_HEIGHT]);
+  });
+});
