@@ -8,20 +8,17 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import {
   ParseService,
-  type EndSchema,
   type RunComplete,
   type RunHeaderSchema,
   type StageRequestSchema,
 } from "@modular-runtime/proto/pipeline/v1/pipeline";
-import { AsyncQueue, CreditWindow } from "@modular-runtime/service-kit";
+import { AsyncQueue, CreditWindow, processFigures, unixNanos } from "@modular-runtime/service-kit";
 import type { BatchInit } from "./batcher.js";
 
 type StageRequestInit = MessageInitShape<typeof StageRequestSchema>;
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export const PARSE_METHOD = "pipeline.v1.ParseService/Process";
-
-export const unixNs = () => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
 
 export interface ChainOptions {
   /** host:port of the downstream stage. */
@@ -56,9 +53,11 @@ export class ChainStream {
   private failure?: ConnectError;
   private ended = false;
   private readonly done: Promise<void>;
+  private readonly cpu0 = processFigures().cpuSeconds;
   acked = 0n;
-  /** Batches handed to the stream so far. */
+  /** Batches handed to the stream so far, and the events (lines) they carried. */
   sent = 0n;
+  private eventsSent = 0n;
 
   constructor(private readonly opts: ChainOptions, header: MessageInitShape<typeof RunHeaderSchema>) {
     this.window = new CreditWindow(opts.window);
@@ -68,11 +67,6 @@ export class ChainStream {
     );
     this.queue.push({ kind: { case: "header", value: header } });
     this.done = this.read(parse.process(this.queue, { signal: this.abort.signal }));
-  }
-
-  /** Time spent waiting for send credit, in nanoseconds. */
-  get waitNs(): bigint {
-    return this.window.waitNs;
   }
 
   /** The stream's failure, once it failed. */
@@ -123,7 +117,7 @@ export class ChainStream {
       this.window.release();
       throw new RunEndedError();
     }
-    batch.meta!.ingestUnixNs = unixNs();
+    batch.meta!.ingestUnixNs = unixNanos();
     const raw = batch.payload?.case === "raw" ? batch.payload.value : undefined;
     const events = raw?.lineNumbers ? raw.lineNumbers.length / 8 : 0;
     const acked = new Promise<void>((resolve, reject) => {
@@ -132,14 +126,41 @@ export class ChainStream {
     acked.catch(() => undefined); // callers that do not wait for the ack must not see an unhandled rejection
     this.queue.push({ kind: { case: "batch", value: batch } });
     this.sent++;
+    this.eventsSent += BigInt(events);
     return { acked };
   }
 
-  /** Sends End and resolves with the RunComplete once it is back up the chain. */
-  async end(end: MessageInitShape<typeof EndSchema>): Promise<RunComplete> {
+  /**
+   * Sends End, with ingest's StageMetrics for the run, and resolves with the RunComplete once it
+   * is back up the chain. `busyNs` is the time spent framing; `eventsIn` the lines read.
+   */
+  async end(input: { physicalLines: number; inputBytes: number; eventsIn: number; busyNs: bigint }): Promise<RunComplete> {
     if (this.failure) throw this.failure;
     this.ended = true;
-    this.queue.push({ kind: { case: "end", value: end } });
+    const fig = processFigures();
+    this.queue.push({
+      kind: {
+        case: "end",
+        value: {
+          // what was sent: a batch cut while a live run ended never went out
+          batches: this.sent,
+          physicalLines: BigInt(input.physicalLines),
+          inputBytes: BigInt(input.inputBytes),
+          stages: [{
+            stage: "ingest",
+            language: "typescript",
+            busyNs: input.busyNs,
+            waitNs: this.window.waitNs,
+            batchesOut: this.sent,
+            eventsIn: BigInt(input.eventsIn),
+            eventsOut: this.eventsSent,
+            cpuSeconds: fig.cpuSeconds - this.cpu0,
+            peakRssBytes: fig.peakRssBytes,
+            pid: process.pid,
+          }],
+        },
+      },
+    });
     this.queue.end();
     await this.done;
     if (this.failure) throw this.failure;

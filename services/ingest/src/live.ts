@@ -8,10 +8,10 @@ import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { frameBuffer } from "@modular-runtime/pipeline/line-reader";
 import { PublishResponseSchema, type PublishRequest, type PublishResponse, type RunComplete } from "@modular-runtime/proto/pipeline/v1/pipeline";
 import type { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
-import { lookupAddress, newCorrelationId, processFigures, type Logger } from "@modular-runtime/service-kit";
+import { lookupAddress, newCorrelationId, unixNanos, type Logger } from "@modular-runtime/service-kit";
 import { join } from "node:path";
 import { Batcher } from "./batcher.js";
-import { ChainStream, RunEndedError, unixNs } from "./chain.js";
+import { ChainStream, RunEndedError } from "./chain.js";
 
 export const MAX_PUBLISH_BYTES = 4 * 1024 * 1024;
 
@@ -33,8 +33,6 @@ interface Session {
   batcher: Batcher;
   lines: number;
   bytes: number;
-  eventsSent: bigint;
-  cpu0: number;
   idle?: ReturnType<typeof setTimeout>;
   /** Publishes go out one after another, in call order. */
   tail: Promise<unknown>;
@@ -87,7 +85,7 @@ export class LiveRuns {
     const outDir = join(deps.liveDir, runId);
     const chain = new ChainStream(
       { address, downstream: deps.downstream, window: 8, recordCall: deps.recordCall },
-      { runId, rulesJson: "", outDir, inputPath: "(published)", startedUnixNs: unixNs() },
+      { runId, rulesJson: "", outDir, inputPath: "(published)", startedUnixNs: unixNanos() },
     );
     deps.log.child({ correlationId: runId }).info(`live run started: results go to ${outDir}`, { downstream: `${deps.downstream}@${address}` });
     const s: Session = {
@@ -96,8 +94,6 @@ export class LiveRuns {
       batcher: new Batcher({ batchSize: MAX_PUBLISH_BYTES, maxBytes: MAX_PUBLISH_BYTES + 1, maxWaitMs: Number.POSITIVE_INFINITY }),
       lines: 0,
       bytes: 0,
-      eventsSent: 0n,
-      cpu0: processFigures().cpuSeconds,
       tail: Promise.resolve(),
     };
     this.session = s;
@@ -125,8 +121,6 @@ export class LiveRuns {
       res.lines = BigInt(physical);
       // One batch per call: a call's bytes never reach the batcher's size limit.
       for (const batch of s.batcher.ready.splice(0)) {
-        const raw = batch.payload?.case === "raw" ? batch.payload.value : undefined;
-        s.eventsSent += BigInt(raw?.lineNumbers ? raw.lineNumbers.length / 8 : 0);
         res.traceId = batch.meta!.traceId as bigint;
         acked = (await s.chain.send(batch)).acked;
       }
@@ -142,26 +136,8 @@ export class LiveRuns {
     if (s.idle) clearTimeout(s.idle);
     s.ending ??= (async () => {
       const log = this.deps.log.child({ correlationId: s.runId });
-      const fig = processFigures();
       try {
-        const c = await s.chain.end({
-          // what was sent: a batch cut while the run ended never went out
-          batches: s.chain.sent,
-          physicalLines: BigInt(s.lines),
-          inputBytes: BigInt(s.bytes),
-          stages: [{
-            stage: "ingest",
-            language: "typescript",
-            busyNs: 0n,
-            waitNs: s.chain.waitNs,
-            batchesOut: s.chain.sent,
-            eventsIn: BigInt(s.lines),
-            eventsOut: s.eventsSent,
-            cpuSeconds: fig.cpuSeconds - s.cpu0,
-            peakRssBytes: fig.peakRssBytes,
-            pid: process.pid,
-          }],
-        });
+        const c = await s.chain.end({ physicalLines: s.lines, inputBytes: s.bytes, eventsIn: s.lines, busyNs: 0n });
         log.info(`live run complete: ${c.lines} lines, checksum ${c.checksum}`);
         return c;
       } catch (e) {

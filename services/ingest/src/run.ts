@@ -7,11 +7,11 @@ import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { frameFileSteps } from "@modular-runtime/pipeline/line-reader";
 import { RunProgressSchema, type RunComplete, type RunProgress, type RunRequest } from "@modular-runtime/proto/pipeline/v1/pipeline";
 import type { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
-import { lookupAddress, newCorrelationId, processFigures, type Logger } from "@modular-runtime/service-kit";
+import { lookupAddress, newCorrelationId, unixNanos, type Logger } from "@modular-runtime/service-kit";
 import { accessSync, constants, statSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { Batcher } from "./batcher.js";
-import { ChainStream, unixNs } from "./chain.js";
+import { ChainStream } from "./chain.js";
 
 export const DEFAULTS = { batchSize: 10_000, window: 8, maxWaitMs: 50 };
 export const LIMITS = { batchSize: 1_000_000, window: 1024, maxWaitMs: 60_000 };
@@ -27,7 +27,6 @@ export interface IngestDeps {
   lookupTimeoutMs?: number;
   progressIntervalMs?: number;
 }
-
 
 function invalid(message: string): ConnectError {
   return new ConnectError(`ingest: ${message}`, Code.InvalidArgument);
@@ -68,8 +67,7 @@ export async function* runIngest(req: RunRequest, deps: IngestDeps, signal: Abor
   const settings = checkRequest(req);
   const runId = newCorrelationId();
   const log = deps.log.child({ correlationId: runId });
-  const startedUnixNs = unixNs();
-  const cpu0 = processFigures().cpuSeconds;
+  const startedUnixNs = unixNanos();
   const progress = (fields: { linesRead: bigint; bytesRead: bigint; batchesAcked: bigint; complete?: RunComplete }) =>
     create(RunProgressSchema, { runId, inputBytes: BigInt(settings.inputBytes), ...fields });
 
@@ -100,15 +98,10 @@ export async function* runIngest(req: RunRequest, deps: IngestDeps, signal: Abor
   let bytesRead = 0;
   let linesRead = 0;
   let busyNs = 0n;
-  let eventsSent = 0n;
   let lastProgress = performance.now();
   const interval = deps.progressIntervalMs ?? 1000;
   const send = async () => {
-    for (const batch of batcher.ready.splice(0)) {
-      const raw = batch.payload?.case === "raw" ? batch.payload.value : undefined;
-      eventsSent += BigInt(raw?.lineNumbers ? raw.lineNumbers.length / 8 : 0);
-      await chain.send(batch);
-    }
+    for (const batch of batcher.ready.splice(0)) await chain.send(batch);
   };
 
   try {
@@ -139,25 +132,7 @@ export async function* runIngest(req: RunRequest, deps: IngestDeps, signal: Abor
       }
       if (step.done) break;
     }
-    const fig = processFigures();
-    const ended = chain.end({
-      batches: BigInt(batcher.batches),
-      physicalLines: BigInt(physicalLines),
-      inputBytes: BigInt(bytesRead),
-      stages: [{
-        stage: "ingest",
-        language: "typescript",
-        busyNs,
-        waitNs: chain.waitNs,
-        batchesIn: 0n,
-        batchesOut: BigInt(batcher.batches),
-        eventsIn: BigInt(linesRead),
-        eventsOut: eventsSent,
-        cpuSeconds: fig.cpuSeconds - cpu0,
-        peakRssBytes: fig.peakRssBytes,
-        pid: process.pid,
-      }],
-    });
+    const ended = chain.end({ physicalLines, inputBytes: bytesRead, eventsIn: linesRead, busyNs });
     // Progress keeps coming while the chain drains; a failure surfaces from `await ended`.
     let finished = false;
     const settled = ended.then(() => (finished = true), () => (finished = true));

@@ -8,6 +8,6 @@ export {
   type ReporterOptions,
 } from "./topology-reporter.js";
 export { createLogger, newCorrelationId, type Logger, type LoggerOptions, type LogFields, type LogLevelName } from "./logger.js";
-export { AsyncQueue, CreditWindow, lookupAddress, processFigures } from "./stage.js";
+export { AsyncQueue, CreditWindow, lookupAddress, processFigures, unixNanos } from "./stage.js";
 export { parseFlags, portFlag } from "./flags.js";
 export { serveService, type ServeOptions } from "./serve.js";

@@ -58,10 +58,6 @@ export class CreditWindow {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`window must be a positive integer, got ${size}`);
   }
 
-  get outstanding(): number {
-    return this.inFlight;
-  }
-
   async acquire(): Promise<void> {
     if (this.closedWith !== undefined) throw this.closedWith;
     if (this.inFlight < this.size) {
@@ -113,6 +109,11 @@ export async function lookupAddress(
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Wall-clock now in Unix nanoseconds (sub-millisecond), as batch timestamps carry it. */
+export function unixNanos(): bigint {
+  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
 }
 
 /** CPU seconds (user + system) of this process so far and its peak RSS in bytes. */

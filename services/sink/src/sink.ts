@@ -19,7 +19,7 @@ import {
   type StageRequest,
   type StageResponse,
 } from "@modular-runtime/proto/pipeline/v1/pipeline";
-import { processFigures, type Logger } from "@modular-runtime/service-kit";
+import { processFigures, unixNanos, type Logger } from "@modular-runtime/service-kit";
 import { writeOutputs } from "@modular-runtime/pipeline/outputs";
 import { deadLetterLine, resultsParts, type Group, type WindowGroup } from "@modular-runtime/pipeline/results";
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
@@ -31,7 +31,6 @@ const REASONS: Record<number, "invalid_json" | "invalid_event"> = {
 };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-const unixNs = () => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
 
 /** Nearest-rank percentile of sorted values. */
 export function percentile(sorted: Float64Array | number[], p: number): number {
@@ -87,14 +86,16 @@ class DeadLetterFile {
   }
 }
 
-function toGroup(g: WireGroup, family: string): Group {
-  let key: string;
+function decodeKey(bytes: Uint8Array, family: string): string {
   try {
-    key = utf8.decode(g.key);
+    return utf8.decode(bytes);
   } catch {
     fail(Code.InvalidArgument, `${family} group key is not valid UTF-8`);
   }
-  return { key, count: g.count, sum: g.sum, min: g.min, max: g.max };
+}
+
+function toGroup(g: WireGroup, family: string): Group {
+  return { key: decodeKey(g.key, family), count: g.count, sum: g.sum, min: g.min, max: g.max };
 }
 
 /** Serves one SinkService.Process stream. */
@@ -162,7 +163,7 @@ export async function* sinkRun(requests: AsyncIterable<StageRequest>, log: Logge
         invalid += b.counters?.invalid ?? 0n;
         dropped += b.counters?.dropped ?? 0n;
         deadLetters?.append(b);
-        if (b.meta && b.meta.ingestUnixNs > 0n) latencies.push(Number(unixNs() - b.meta.ingestUnixNs) / 1e6);
+        if (b.meta && b.meta.ingestUnixNs > 0n) latencies.push(Number(unixNanos() - b.meta.ingestUnixNs) / 1e6);
         busyNs += process.hrtime.bigint() - t0;
         yield create(StageResponseSchema, { kind: { case: "ack", value: trace } });
       } else if (kind.case === "resultPart") {
@@ -172,7 +173,7 @@ export async function* sinkRun(requests: AsyncIterable<StageRequest>, log: Logge
         for (const g of p.byUser) byUser.push(toGroup(g, "byUser"));
         for (const g of p.byTag) byTag.push(toGroup(g, "byTag"));
         for (const w of p.byWindow) {
-          byWindow.push({ start: Number(w.start), type: toGroup({ key: w.type } as WireGroup, "byWindow").key, count: w.count, sum: w.sum });
+          byWindow.push({ start: Number(w.start), type: decodeKey(w.type, "byWindow"), count: w.count, sum: w.sum });
         }
         busyNs += process.hrtime.bigint() - t0;
       } else if (kind.case === "end") {
@@ -192,7 +193,7 @@ export async function* sinkRun(requests: AsyncIterable<StageRequest>, log: Logge
   deadLetters?.close();
   const valid = lines - invalid;
   const aggregated = valid - dropped;
-  const wallNs = unixNs() - header.startedUnixNs;
+  const wallNs = unixNanos() - header.startedUnixNs;
   latencies.sort((a, b) => a - b);
   const batchLatency = create(LatencySummarySchema, {
     p50Ms: percentile(latencies, 50),
