@@ -22,6 +22,7 @@ import {
 import { processFigures, unixNanos, type Logger } from "@modular-runtime/service-kit";
 import { writeOutputs } from "@modular-runtime/pipeline/outputs";
 import { deadLetterLine, resultsParts, type Group, type WindowGroup } from "@modular-runtime/pipeline/results";
+import { percentile } from "@modular-runtime/pipeline/stats";
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 
@@ -31,13 +32,6 @@ const REASONS: Record<number, "invalid_json" | "invalid_event"> = {
 };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-
-/** Nearest-rank percentile of sorted values. */
-export function percentile(sorted: Float64Array | number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
-}
 
 function fail(code: Code, message: string): never {
   throw new ConnectError(`sink: ${message}`, code);
