@@ -13,6 +13,8 @@ import { runDuckdb } from './engines/duckdb-engine.js';
 import { runDuckdbSql } from './engines/duckdb-sql-engine.js';
 import { BuildError, buildMonolith, MONOLITH_BIN, runMonolith } from './engines/monolith-runner.js';
 import { runBench } from './bench/bench.js';
+import { DEFAULT_HISTORY_DIR } from './bench/paths.js';
+import { isRunId } from './bench/history.js';
 import { runSplit, SplitError } from './engines/split-runner.js';
 
 const USAGE = `pipeline — event generator, engines and benchmarks (see ../shared/DESIGN.md §4.2–4.5)
@@ -39,11 +41,19 @@ Usage:
                   (default 8); --passthrough forwards batches without work (measures IPC alone).
 
   pnpm pipeline bench [--modes duckdb,monolith,split] [--events 1000000,10000000] [--runs 3]
-        [--seed S] [--users U] [--days D] [--distribution D] [--rules FILE] [--out-dir reports/bench]
-        [--threads N] [--batch-size B] [--partitions P]
-      Generates inputs once (cached in .cache/pipeline-bench), runs the modes interleaved,
-      checks that checksums agree and writes bench.md and bench.json. duckdb-sql is always
-      measured alongside duckdb, and the split's pass-through chain (IPC cost) alongside split.
+        [--warmup 1] [--scaling 1,2,4,8] [--seed S] [--users U] [--days D] [--distribution D]
+        [--rules FILE] [--out-dir reports/bench] [--threads N] [--batch-size B] [--partitions P]
+        [--control-url URL] [--history-dir DIR]
+      Generates inputs once (cached in .cache/pipeline-bench), runs --warmup uncounted runs and
+      --runs counted runs per mode and size, interleaved and rotated; reports medians with
+      min–max, batch-latency percentiles, CPU and peak RSS per process, the split's IPC share
+      per stage; checks that checksums agree and writes bench.md and bench.json, and keeps the
+      report in the history the dashboard lists (.runtime/bench/history unless --history-dir).
+      duckdb-sql is always measured alongside duckdb, and the split's pass-through chain (IPC
+      cost) alongside split. --scaling P1,P2,… adds a sweep over the monolith's and the split
+      aggregate's partitions on the first size. The split uses the stages of the control server
+      at --control-url (default http://127.0.0.1:3000 when it runs them), else starts its own.
+      Exit code 1 when a run failed or checksums differ, 130 when cancelled (SIGINT/SIGTERM).
 
   pnpm pipeline --help`;
 
@@ -195,7 +205,11 @@ async function main(argv: string[]): Promise<number> {
     case 'generate': await cmdGenerate(rest); return 0;
     case 'run': return cmdRun(rest);
     case 'bench': {
-      const o = parseOptions(rest, { modes: 'string', events: 'string', runs: 'string', seed: 'string', users: 'string', days: 'string', distribution: 'string', rules: 'string', 'out-dir': 'string', threads: 'string', 'batch-size': 'string', partitions: 'string', help: 'flag' }, 'bench');
+      const o = parseOptions(rest, {
+        modes: 'string', events: 'string', runs: 'string', warmup: 'string', scaling: 'string', seed: 'string', users: 'string', days: 'string',
+        distribution: 'string', rules: 'string', 'out-dir': 'string', threads: 'string', 'batch-size': 'string', partitions: 'string',
+        'control-url': 'string', 'history-dir': 'string', id: 'string', origin: 'string', 'progress-fd': 'string', help: 'flag',
+      }, 'bench');
       if (o.has('help')) { console.log(USAGE); return 0; }
       const modes = (o.get('modes') ?? 'duckdb,monolith').split(',').map((s) => s.trim());
       for (const m of modes) {
@@ -203,22 +217,43 @@ async function main(argv: string[]): Promise<number> {
       }
       const distribution = (o.get('distribution') ?? 'uniform') as Distribution;
       if (!DISTRIBUTIONS.includes(distribution)) throw new UsageError(`bench: unknown --distribution ${JSON.stringify(distribution)}`);
+      const scalingPartitions = o.has('scaling') ? intList(o.get('scaling')!, 'scaling', 'bench', 1) : [];
+      for (const p of scalingPartitions) if (p > 64) throw new UsageError(`bench: --scaling entries must be 1..64, got ${p}`);
+      if (scalingPartitions.length && !modes.includes('monolith') && !modes.includes('split')) {
+        throw new UsageError('bench: --scaling sweeps the monolith and the split; add one of them to --modes');
+      }
+      const id = o.get('id');
+      if (id !== undefined && !isRunId(id)) throw new UsageError(`bench: --id must look like 20261129T082500Z-3fa9c1, got ${JSON.stringify(id)}`);
+      const origin = o.get('origin') ?? 'cli';
+      if (origin !== 'cli' && origin !== 'dashboard') throw new UsageError(`bench: --origin must be cli or dashboard, got ${JSON.stringify(origin)}`);
       const rulesPath = o.has('rules') ? resolve(o.get('rules')!) : undefined;
       try { loadRules(rulesPath); } catch (e) { if (e instanceof RulesError) die(2, e.message); throw e; }
-      return runBench({
-        modes,
-        events: intList(o.get('events') ?? '1000000,10000000', 'events', 'bench', 1),
-        runs: intOption(o, 'runs', 'bench', { min: 1, max: 100, fallback: 3 })!,
-        seed: intOption(o, 'seed', 'bench', { min: 0, fallback: 42 })!,
-        users: intOption(o, 'users', 'bench', { min: 1, fallback: 10_000 })!,
-        days: intOption(o, 'days', 'bench', { min: 1, max: 365, fallback: DEFAULT_DAYS })!,
-        distribution,
-        rulesPath,
-        outDir: resolve(o.get('out-dir') ?? 'reports/bench'),
-        threads: intOption(o, 'threads', 'bench', { min: 1 }),
-        batchSize: intOption(o, 'batch-size', 'bench', { min: 1 }),
-        partitions: intOption(o, 'partitions', 'bench', { min: 1 }),
-      });
+      try {
+        return await runBench({
+          modes,
+          events: intList(o.get('events') ?? '1000000,10000000', 'events', 'bench', 1),
+          runs: intOption(o, 'runs', 'bench', { min: 1, max: 100, fallback: 3 })!,
+          warmup: intOption(o, 'warmup', 'bench', { min: 0, max: 100, fallback: 1 })!,
+          scalingPartitions,
+          seed: intOption(o, 'seed', 'bench', { min: 0, fallback: 42 })!,
+          users: intOption(o, 'users', 'bench', { min: 1, fallback: 10_000 })!,
+          days: intOption(o, 'days', 'bench', { min: 1, max: 365, fallback: DEFAULT_DAYS })!,
+          distribution,
+          rulesPath,
+          outDir: resolve(o.get('out-dir') ?? 'reports/bench'),
+          threads: intOption(o, 'threads', 'bench', { min: 1 }),
+          batchSize: intOption(o, 'batch-size', 'bench', { min: 1 }),
+          partitions: intOption(o, 'partitions', 'bench', { min: 1 }),
+          controlUrl: o.get('control-url'),
+          historyDir: resolve(o.get('history-dir') ?? DEFAULT_HISTORY_DIR),
+          id,
+          origin,
+          progressFd: intOption(o, 'progress-fd', 'bench', { min: 3 }),
+        });
+      } catch (e) {
+        if (e instanceof SplitError || e instanceof BuildError) die(e instanceof SplitError ? e.exitCode : 2, e.message);
+        throw e;
+      }
     }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(cmd)} (expected generate, run or bench; see --help)`);

@@ -47,12 +47,32 @@ describe('bench', () => {
   it('writes bench.md and bench.json with agreeing checksums', () => {
     const out = join(dir, 'bench');
     const modes = monolithReady ? 'duckdb,monolith' : 'duckdb';
-    const r = cli('bench', '--modes', modes, '--events', '3000', '--runs', '1', '--seed', '424242', '--out-dir', out);
+    const history = join(dir, 'history');
+    const r = cli('bench', '--modes', modes, '--events', '3000', '--runs', '1', '--warmup', '1', '--seed', '424242', '--out-dir', out, '--history-dir', history);
     expect(r.status, r.stderr).toBe(0);
     const report = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8'));
     expect(report.checksumsAgree).toBe(true);
     expect(report.machine.cores).toBeGreaterThan(0);
+    expect(report.origin).toBe('cli');
     expect(report.summaries.map((s: { mode: string }) => s.mode)).toEqual(monolithReady ? ['duckdb', 'duckdb-sql', 'monolith'] : ['duckdb', 'duckdb-sql']);
-    expect(readFileSync(join(out, 'bench.md'), 'utf8')).toContain('duckdb-sql (plain SQL on valid-only input)');
+    // Warm-ups are recorded but not counted; every run has its processes' CPU and RSS.
+    expect(report.runs.filter((x: { warmup: boolean }) => x.warmup)).toHaveLength(report.summaries.length);
+    expect(report.summaries.every((s: { runs: number }) => s.runs === 1)).toBe(true);
+    expect(report.processes.every((p: { peakRssMB: number }) => p.peakRssMB > 0)).toBe(true);
+    const md = readFileSync(join(out, 'bench.md'), 'utf8');
+    expect(md).toContain('duckdb-sql (plain SQL on valid-only input)');
+    // The same report is in the history, where the dashboard lists it.
+    const entry = JSON.parse(readFileSync(join(history, `${report.id}.json`), 'utf8'));
+    expect(entry).toMatchObject({ id: report.id, status: 'passed', origin: 'cli', markdown: md });
+    expect(entry.report).toEqual(report);
   }, 60_000);
+
+  it('names a bad --scaling and a bad --id', () => {
+    const a = cli('bench', '--modes', 'duckdb', '--scaling', '1,2', '--events', '10');
+    expect(a.status).toBe(2);
+    expect(a.stderr).toContain('--scaling sweeps the monolith and the split');
+    const b = cli('bench', '--modes', 'duckdb', '--id', '../x', '--events', '10');
+    expect(b.status).toBe(2);
+    expect(b.stderr).toContain('--id must look like');
+  });
 });

@@ -58,18 +58,24 @@ function topologyClient(url: string) {
   return createClient(TopologyService, createConnectTransport({ baseUrl: url, httpVersion: '1.1' }));
 }
 
-/** Addresses of the live stages a control server knows, by name; missing stages are absent. */
-export async function stageAddresses(url: string, timeoutMs = 2000): Promise<Map<string, string>> {
+/** The live stages a control server knows, by name, with address and pid; missing stages are absent. */
+export async function stageInstances(url: string, timeoutMs = 2000): Promise<Map<string, { address: string; pid: number }>> {
   const topology = topologyClient(url);
-  const found = new Map<string, string>();
+  const found = new Map<string, { address: string; pid: number }>();
   await Promise.all(
     STAGES.map(async (name) => {
       const res = await topology.lookupService({ name }, { timeoutMs });
-      const address = res.instances.find((i) => i.address !== '')?.address;
-      if (address) found.set(name, address);
+      const inst = res.instances.find((i) => i.address !== '');
+      if (inst) found.set(name, { address: inst.address, pid: inst.pid });
     }),
   );
   return found;
+}
+
+/** Addresses of the live stages a control server knows, by name; missing stages are absent. */
+export async function stageAddresses(url: string, timeoutMs = 2000): Promise<Map<string, string>> {
+  const found = await stageInstances(url, timeoutMs);
+  return new Map([...found].map(([name, i]) => [name, i.address]));
 }
 
 async function freePort(): Promise<number> {
