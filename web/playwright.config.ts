@@ -23,7 +23,7 @@ export default defineConfig({
   },
   webServer: {
     // A fresh log per run, so markers of earlier runs cannot satisfy this run's expectations.
-    command: `rm -rf ../test-results/e2e-logs && node --import tsx ../server/src/main.ts --config e2e/runtime.e2e.yaml --http-port ${HTTP_PORT} --h2c-port ${H2C_PORT}`,
+    command: `rm -rf ../test-results/e2e-logs ../test-results/e2e-bench && node --import tsx ../server/src/main.ts --config e2e/runtime.e2e.yaml --http-port ${HTTP_PORT} --h2c-port ${H2C_PORT}`,
     url: `http://localhost:${HTTP_PORT}/`,
     reuseExistingServer: false,
     timeout: 60_000,

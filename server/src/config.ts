@@ -72,12 +72,18 @@ export interface LogsConfig {
   maxFiles: number;
 }
 
+export interface BenchConfig {
+  /** Directory of the benchmark history (history/) and the dashboard's runs' files (runs/<id>/). */
+  dir: string;
+}
+
 export interface RuntimeConfig {
   /** Directory of the config file; relative paths in it are resolved against this. */
   baseDir: string;
   server: ServerConfig;
   topology: TopologyConfig;
   logs: LogsConfig;
+  bench: BenchConfig;
   processes: ProcessConfig[];
 }
 
@@ -184,6 +190,7 @@ export function parseConfig(text: string, baseDir: string, source = "runtime.yam
   const s = obj(root.server, "server");
   const t = obj(root.topology, "topology");
   const l = obj(root.logs, "logs");
+  const b = obj(root.bench, "bench");
   const server: ServerConfig = {
     host: str(s, "host", "server", "127.0.0.1"),
     httpPort: int(s, "httpPort", "server", 3000, 0, 65535),
@@ -263,7 +270,8 @@ export function parseConfig(text: string, baseDir: string, source = "runtime.yam
       `server.host is ${server.host}, beyond loopback: set server.controlToken (and optionally server.shareToken for read-only viewers)`,
     );
   }
-  return { baseDir, server, topology, logs, processes };
+  const bench: BenchConfig = { dir: path.resolve(baseDir, str(b, "dir", "bench", ".runtime/bench")) };
+  return { baseDir, server, topology, logs, bench, processes };
 }
 
 export function loadConfig(file: string): RuntimeConfig {

@@ -3,13 +3,14 @@
 
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { DescService } from "@bufbuild/protobuf";
+import { BenchmarkService } from "@modular-runtime/proto/runtime/v1/benchmark";
 import { LoadGeneratorService } from "@modular-runtime/proto/runtime/v1/load";
 import { LoggerService } from "@modular-runtime/proto/runtime/v1/logger";
 import { SupervisorService } from "@modular-runtime/proto/runtime/v1/supervisor";
 import { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
 import type { ServiceContainer } from "./services.js";
 
-export const allServices: DescService[] = [TopologyService, SupervisorService, LoggerService, LoadGeneratorService];
+export const allServices: DescService[] = [TopologyService, SupervisorService, LoggerService, LoadGeneratorService, BenchmarkService];
 
 export function routes(services: ServiceContainer) {
   return (router: ConnectRouter) => {
@@ -17,5 +18,6 @@ export function routes(services: ServiceContainer) {
     router.service(SupervisorService, services.supervisorService);
     router.service(LoggerService, services.logger);
     router.service(LoadGeneratorService, services.load);
+    router.service(BenchmarkService, services.benchmark);
   };
 }

@@ -101,7 +101,9 @@ async function main(): Promise<void> {
     files: new LogFiles({ dir: config.logs.dir, maxFileBytes: config.logs.maxFileBytes, maxFiles: config.logs.maxFiles }),
   });
   const spawner = new ProcessSpawner();
+  let httpUrl: string | undefined;
   const services = createServices({
+    bench: { dir: config.bench.dir, controlUrl: () => httpUrl },
     clock: systemClock,
     scheduler: systemScheduler,
     topology: config.topology,
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
   });
   const httpPort = (app.server.address() as AddressInfo).port;
   allowDashboardPort(policy, httpPort);
+  httpUrl = `http://127.0.0.1:${httpPort}`;
   const h2cPort = (h2c.address() as AddressInfo).port;
 
   const ticker = setInterval(() => services.registry.tick(), 100);
@@ -161,6 +164,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, 20_000);
     force.unref();
+    services.benchRunner.stop();
     await supervisor.stopAll();
     spawner.close();
     logStore.close();

@@ -1,12 +1,15 @@
 // Builds the service implementations once, with their dependencies, for both listeners.
 
 import type { ServiceImpl } from "@connectrpc/connect";
+import type { BenchmarkService } from "@modular-runtime/proto/runtime/v1/benchmark";
 import type { LoadGeneratorService } from "@modular-runtime/proto/runtime/v1/load";
 import type { LoggerService } from "@modular-runtime/proto/runtime/v1/logger";
 import type { SupervisorService } from "@modular-runtime/proto/runtime/v1/supervisor";
 import type { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
 import type { Clock } from "./clock.js";
 import type { ProcessConfig, TopologyConfig } from "./config.js";
+import { BenchRunner } from "./services/benchmark/bench-runner.js";
+import { createBenchmarkService } from "./services/benchmark/benchmark-service.js";
 import { createLoadGeneratorService } from "./services/load/load-service.js";
 import { createLoggerService } from "./services/logger/logger-service.js";
 import { LogStore } from "./services/logger/log-store.js";
@@ -24,6 +27,8 @@ export interface ServiceContainer {
   logStore: LogStore;
   logger: ServiceImpl<typeof LoggerService>;
   load: ServiceImpl<typeof LoadGeneratorService>;
+  benchmark: ServiceImpl<typeof BenchmarkService>;
+  benchRunner: BenchRunner;
 }
 
 export interface ServiceOptions {
@@ -39,6 +44,8 @@ export interface ServiceOptions {
   /** Where children's output lines and lifecycle markers go. */
   onLine?(name: string, stream: "stdout" | "stderr", line: string): void;
   onEvent?(name: string, text: string, level: "info" | "warn" | "error"): void;
+  /** The benchmark's directory and this server's HTTP URL (for the split's stages). */
+  bench?: { dir: string; controlUrl: () => string | undefined };
 }
 
 const noSpawner: Spawner = {
@@ -66,7 +73,15 @@ export function createServices(opts: ServiceOptions): ServiceContainer {
   });
   registry.setRestartCounter((processName) => supervisor.restartCount(processName));
   const logStore = opts.logStore ?? new LogStore({ clock: opts.clock, scheduler: opts.scheduler });
+  const benchRunner = new BenchRunner({
+    dir: opts.bench?.dir ?? ".runtime/bench",
+    controlUrl: opts.bench?.controlUrl ?? (() => undefined),
+    // The bench's progress lines show in the Logs panel as the process "benchmark".
+    onLine: (line) => opts.onLine?.("benchmark", "stderr", line),
+  });
   return {
+    benchRunner,
+    benchmark: createBenchmarkService({ runner: benchRunner, shutdown: opts.shutdown }),
     logStore,
     logger: createLoggerService({ store: logStore, clock: opts.clock, shutdown: opts.shutdown }),
     registry,

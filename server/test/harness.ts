@@ -20,7 +20,7 @@ export interface TestServer {
 }
 
 export async function startTestServer(
-  opts: { topology?: Partial<TopologyConfig>; controlToken?: string; shareToken?: string; allowedOrigins?: string[] } = {},
+  opts: { topology?: Partial<TopologyConfig>; controlToken?: string; shareToken?: string; allowedOrigins?: string[]; benchDir?: string } = {},
 ): Promise<TestServer> {
   const shutdown = new AbortController();
   setMaxListeners(10_000, shutdown.signal);
@@ -32,7 +32,14 @@ export async function startTestServer(
     deadLingerMs: 3000,
     ...opts.topology,
   };
-  const services = createServices({ clock: systemClock, scheduler: systemScheduler, topology, shutdown: shutdown.signal });
+  let httpUrl: string | undefined;
+  const services = createServices({
+    clock: systemClock,
+    scheduler: systemScheduler,
+    topology,
+    shutdown: shutdown.signal,
+    bench: opts.benchDir ? { dir: opts.benchDir, controlUrl: () => httpUrl } : undefined,
+  });
   const policy = buildPolicy({
     allowedHosts: [],
     allowedOrigins: opts.allowedOrigins ?? [],
@@ -44,6 +51,7 @@ export async function startTestServer(
   await app.listen({ host: "127.0.0.1", port: 0 });
   const httpPort = (app.server.address() as AddressInfo).port;
   allowDashboardPort(policy, httpPort);
+  httpUrl = `http://127.0.0.1:${httpPort}`;
   const h2c = createH2cServer(services, policy, shutdown.signal);
   h2c.listen(0, "127.0.0.1");
   await once(h2c, "listening");
