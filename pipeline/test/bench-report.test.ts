@@ -20,7 +20,7 @@ const stage = (name: string, busy: number, cpu: number): StageFigures => ({ stag
 function input(runs: RunRecord[], extra: Partial<ReportInput['options']> = {}): ReportInput {
   return {
     id: '20261129T082500Z-3fa9c1', origin: 'cli', startedAt: '2026-11-29T08:25:00.000Z', finishedAt: '2026-11-29T08:26:00.000Z',
-    machine: { cores: 2, cpuModel: 'Test CPU', memoryGB: 24, freeMemoryGB: 20, kernel: '6.1', node: 'v20', duckdb: 'v1.5', gitCommit: 'abc1234' },
+    machine: { cores: 2, cpuModel: 'Test CPU', memoryGB: 24, freeMemoryGB: 20, kernel: '6.1', node: 'v20', duckdb: 'v1.5', toolchains: { go: 'go version go1.23' }, gitCommit: 'abc1234' },
     loadAverage: { before: [0.5, 0.4, 0.3], after: [1, 0.5, 0.3] },
     options: { modes: ['duckdb-sql', 'monolith', 'split', 'split-passthrough'], events: [1000], runs: 3, warmup: 1, seed: 42, users: 10, days: 7, distribution: 'uniform', scalingPartitions: [], ...extra },
     inputs: [{ events: 1000, path: '/tmp/x', bytes: 2_000_000 }],
@@ -95,6 +95,7 @@ describe('bench report', () => {
     const md = renderMarkdown(report);
     expect(md).toMatch(/^# Pipeline benchmark\n/);
     expect(md).toContain('Machine: 2 cores (Test CPU), 24 GB RAM');
+    expect(md).toContain('DuckDB v1.5, go version go1.23, commit abc1234.');
     expect(md).toContain('1 warm-up run(s) per mode and size (not counted), then 3 counted run(s)');
     expect(md).toContain('| 1,000 | monolith (C++) | 3 | 0.50 (0.25–1.00) | 2,000 | 1,000–4,000 | 4.0 | 4,000 | 1.00 | 2.00 | 20.00 |');
     expect(md).toContain('monolith / duckdb-sql = **4.00×**');

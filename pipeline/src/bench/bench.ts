@@ -144,8 +144,25 @@ async function machine(): Promise<MachineInfo> {
     kernel: release(),
     node: process.version,
     duckdb: v,
+    toolchains: toolchains(),
     gitCommit: gitCommit(),
   };
+}
+
+function toolchains(): Record<string, string> {
+  const venvPython = join(REPO_ROOT, 'services/rules/.venv/bin/python');
+  const tools: [string, string, string[]][] = [
+    ['g++', 'g++', ['--version']],
+    ['rustc', 'rustc', ['--version']],
+    ['go', 'go', ['version']],
+    ['python', existsSync(venvPython) ? venvPython : 'python3', ['--version']],
+  ];
+  const out: Record<string, string> = {};
+  for (const [name, cmd, args] of tools) {
+    const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+    out[name] = r.status === 0 ? (r.stdout || r.stderr).split('\n')[0]!.trim() : 'not found';
+  }
+  return out;
 }
 
 function gitCommit(): string {

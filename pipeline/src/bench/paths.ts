@@ -6,3 +6,5 @@ import { REPO_ROOT } from '../engines/monolith-runner.js';
 export const PIPELINE_CLI = join(REPO_ROOT, 'pipeline/src/cli.ts');
 /** The history both the CLI and `npm start`'s control server use by default. */
 export const DEFAULT_HISTORY_DIR = join(REPO_ROOT, '.runtime/bench/history');
+/** The repository root (the bench's working directory). */
+export { REPO_ROOT };

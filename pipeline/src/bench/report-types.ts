@@ -11,6 +11,8 @@ export interface MachineInfo {
   kernel: string;
   node: string;
   duckdb: string;
+  /** First line of `--version` of the other toolchains (g++, rustc, go, the rules venv's python). */
+  toolchains: Record<string, string>;
   gitCommit: string;
 }
 

@@ -298,7 +298,7 @@ export function renderMarkdown(report: BenchReport): string {
     '',
     `Run ${report.id} (from the ${report.origin === 'cli' ? 'CLI' : 'dashboard'}), ${report.startedAt} → ${report.finishedAt}.`,
     '',
-    `Machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGB} GB RAM (${m.freeMemoryGB} GB free at start), Linux ${m.kernel}, Node ${m.node}, DuckDB ${m.duckdb}, commit ${m.gitCommit}.`,
+    `Machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGB} GB RAM (${m.freeMemoryGB} GB free at start), Linux ${m.kernel}, Node ${m.node}, DuckDB ${m.duckdb}, ${Object.values(m.toolchains ?? {}).join(', ')}, commit ${m.gitCommit}.`,
     '',
     `Load average (1/5/15 min) at start ${report.loadAverage.before.join(' / ')}, at end ${report.loadAverage.after.join(' / ')} — other processes on the box add noise.`,
     '',

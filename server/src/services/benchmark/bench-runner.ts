@@ -9,7 +9,7 @@ import type { Readable } from "node:stream";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BenchHistory, newRunId, type HistoryEntry } from "@modular-runtime/pipeline/bench-history";
-import { PIPELINE_CLI } from "@modular-runtime/pipeline/bench-paths";
+import { PIPELINE_CLI, REPO_ROOT } from "@modular-runtime/pipeline/bench-paths";
 import type { RunBenchmarkRequest } from "@modular-runtime/proto/runtime/v1/benchmark";
 
 export const ALL_MODES = ["duckdb", "monolith", "split"] as const;
@@ -101,7 +101,7 @@ export interface ActiveBench {
   id: string;
   startedAtMs: number;
   args: BenchArgs;
-  /** Every progress line so far is not kept; listeners get them as they come. */
+  /** Progress lines as they come (not replayed); null once the bench exited. */
   subscribe(listener: (line: BenchLine | null) => void): () => void;
   cancel(): void;
   /** Resolves with the history entry once the child exited. */
@@ -141,6 +141,7 @@ export class BenchRunner {
     const id = newRunId(new Date(now()));
     const { cmd, prefix } = this.deps.command ?? { cmd: process.execPath, prefix: ["--import", "tsx", PIPELINE_CLI] };
     const child: ChildProcess = spawn(cmd, [...prefix, ...cliArgs(a, id, { history: this.history.dir, runs: join(this.deps.dir, "runs") }, this.deps.controlUrl())], {
+      cwd: REPO_ROOT,
       stdio: ["ignore", "ignore", "pipe", "pipe"],
       detached: true, // its own process group, so a stuck bench can be killed with its runs
     });
