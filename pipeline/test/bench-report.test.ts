@@ -80,12 +80,15 @@ describe('bench report', () => {
       rec('monolith', 1, 1 / p, { partitions: p }),
       rec('split', 1, 2 / p, { partitions: p, stages: [stage('aggregate', 0.5 / p, 1)] }),
     ]);
+    const uneven = buildReport(input([...runs, rec('monolith', 1, 1, { partitions: 2 }), rec('monolith', 1, 0.8, { partitions: 8 })], { scalingPartitions: [8, 2] })).scaling;
+    // 1.25× from 4× the partitions: 31 % efficient.
+    expect(uneven.map((x) => [x.partitions, x.speedup, x.efficiency])).toEqual([[2, 1, 1], [8, 1.25, 0.3125]]);
     const s = buildReport(input([...runs, ...sweep], { scalingPartitions: [1, 2] })).scaling;
-    expect(s.map((x) => [x.mode, x.partitions, x.eventsPerSecond.median, x.aggregateEventsPerSecond])).toEqual([
-      ['monolith', 1, 1000, null],
-      ['monolith', 2, 2000, null],
-      ['split', 1, 500, 2000],
-      ['split', 2, 1000, 4000],
+    expect(s.map((x) => [x.mode, x.partitions, x.eventsPerSecond.median, x.aggregateEventsPerSecond, x.speedup, x.efficiency])).toEqual([
+      ['monolith', 1, 1000, null, 1, 1],
+      ['monolith', 2, 2000, null, 2, 1],
+      ['split', 1, 500, 2000, 1, 1],
+      ['split', 2, 1000, 4000, 2, 1],
     ]);
     // Sweep runs are not counted in the main summary.
     expect(buildReport(input([...runs, ...sweep])).summaries.find((x) => x.mode === 'monolith')!.runs).toBe(3);

@@ -146,6 +146,9 @@ export interface ScalingPoint {
   eventsPerSecond: Spread;
   /** Split only: events ÷ the aggregate stage's busy seconds (its folding speed alone). */
   aggregateEventsPerSecond: number | null;
+  /** Median events/s over that of the mode's smallest partition count; efficiency = speedup ÷ partition ratio. */
+  speedup: number | null;
+  efficiency: number | null;
   checksum: string;
 }
 
