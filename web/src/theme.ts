@@ -79,3 +79,48 @@ export const servicePalette = [
   "#818cf8",
   "#e879f9",
 ] as const;
+
+/** Benchmark modes: one colour each in every chart and list of the Benchmark view. */
+export const benchModeColor: Record<string, string> = {
+  duckdb: "#fbbf24",
+  "duckdb-sql": "#fb923c",
+  monolith: "#60a5fa",
+  split: "#34d399",
+  "split-passthrough": "#a78bfa",
+};
+export const benchModeFallback = "#94a3b8";
+
+/** Benchmark run status (history) and live phase. */
+export const benchStatusColor: Record<string, string> = {
+  running: "#60a5fa",
+  passed: "#34d399",
+  problems: "#fbbf24",
+  failed: "#f87171",
+  cancelled: "#94a3b8",
+  unknown: "#64748b",
+};
+
+export const benchPhaseColor: Record<string, string> = {
+  idle: "#64748b",
+  starting: "#60a5fa",
+  preparing: "#60a5fa",
+  generating: "#60a5fa",
+  warmup: "#fbbf24",
+  measuring: "#34d399",
+  scaling: "#a78bfa",
+  reporting: "#60a5fa",
+  done: "#34d399",
+  failed: "#f87171",
+  cancelled: "#94a3b8",
+};
+
+/** A headline ratio against its targets (DESIGN.md §6). */
+export const benchGradeColor = {
+  goal: "#34d399",
+  floor: "#fbbf24",
+  below: "#f87171",
+  none: "#64748b",
+} as const;
+
+/** Batch-latency percentiles, as in the Load panel. */
+export const percentileColor = { p50: "#60a5fa", p95: "#fbbf24", p99: "#f87171" } as const;
