@@ -43,6 +43,12 @@ async function collect(req: MessageInitShape<typeof RunBenchmarkRequestSchema>, 
   return out;
 }
 
+async function collectWatch(runId: string): Promise<BenchmarkProgress[]> {
+  const out: BenchmarkProgress[] = [];
+  for await (const m of client.watchRun({ runId })) out.push(m);
+  return out;
+}
+
 async function rejection(p: Promise<unknown>): Promise<ConnectError> {
   try {
     await p;
@@ -109,33 +115,71 @@ describe("BenchmarkService", () => {
     expect((await client.listRuns({})).runs.length).toBe(before);
   });
 
-  it("lets one benchmark run at a time, and CancelRun stops it and keeps it as cancelled", async () => {
-    let id = "";
-    let sawRunning!: () => void;
-    const running = new Promise<void>((r) => (sawRunning = r));
+  it("lets one benchmark run at a time; a detached one outlives its stream, is followed with WatchRun and stopped with CancelRun", async () => {
     // Enough runs that it is still going when cancelled.
-    const stream = collect({ modes: ["duckdb"], events: [20_000n], warmupRuns: 0, runs: 20 }, (m) => {
-      id = m.runId;
-      if (m.phase === BenchmarkPhase.MEASURING) sawRunning();
-    });
-    await running;
+    const abort = new AbortController();
+    let id = "";
+    const seen: BenchmarkProgress[] = [];
+    try {
+      for await (const m of client.runBenchmark({ modes: ["duckdb"], events: [20_000n], warmupRuns: 0, runs: 20, detach: true }, { signal: abort.signal })) {
+        id = m.runId;
+        seen.push(m);
+        if (m.completed) abort.abort(); // drop the stream after the first finished run
+      }
+    } catch (e) {
+      expect(ConnectError.from(e).code).toBe(Code.Canceled);
+    }
+    expect(seen.filter((m) => m.completed)).toHaveLength(1);
+    // Still running without its stream.
+    expect((await client.listRuns({})).runs[0]).toMatchObject({ runId: id, status: BenchmarkStatus.RUNNING });
+    expect(await client.getRun({ runId: id })).toMatchObject({ status: BenchmarkStatus.RUNNING });
     const busy = await rejection(collect({ modes: ["monolith"], events: [1000n] }));
     expect(busy.code).toBe(Code.FailedPrecondition);
     expect(busy.rawMessage).toContain(id);
-    expect((await client.listRuns({})).runs[0]).toMatchObject({ runId: id, status: BenchmarkStatus.RUNNING });
-    expect(await client.getRun({ runId: id })).toMatchObject({ status: BenchmarkStatus.RUNNING });
+
+    // A late follower gets what happened so far, then the rest.
+    let sawReplay!: () => void;
+    const replayed = new Promise<void>((r) => (sawReplay = r));
+    const watched: BenchmarkProgress[] = [];
+    const watching = (async () => {
+      for await (const m of client.watchRun({ runId: id })) {
+        watched.push(m);
+        if (m.completed) sawReplay();
+      }
+    })();
+    await replayed;
+    expect(watched[0]).toMatchObject({ runId: id, phase: BenchmarkPhase.PREPARING });
+    expect(watched.find((m) => m.completed)!.completed!.runIndex).toBe(1);
 
     expect((await client.cancelRun({ runId: id })).cancelled).toBe(true);
-    const msgs = await stream;
-    const last = msgs.at(-1)!;
+    await watching;
+    const last = watched.at(-1)!;
     expect(last.phase).toBe(BenchmarkPhase.CANCELLED);
     expect(last.run!.status).toBe(BenchmarkStatus.CANCELLED);
-    expect(msgs.filter((m) => m.completed).length).toBeLessThan(20);
+    expect(watched.filter((m) => m.completed).length).toBeLessThan(20);
     expect((await client.getRun({ runId: id })).status).toBe(BenchmarkStatus.CANCELLED);
+    // Watching an ended run gives its final message at once.
+    const again: BenchmarkProgress[] = [];
+    for await (const m of client.watchRun({ runId: id })) again.push(m);
+    expect(again.map((m) => m.phase)).toEqual([BenchmarkPhase.CANCELLED]);
     // The next one may start.
     const after = await collect({ modes: ["monolith"], events: [1000n], runs: 1 });
     expect(after.at(-1)!.run!.status).toBe(BenchmarkStatus.PASSED);
   }, 120_000);
+
+  it("cancels a benchmark whose stream is dropped, unless detached", async () => {
+    const abort = new AbortController();
+    let id = "";
+    try {
+      for await (const m of client.runBenchmark({ modes: ["duckdb"], events: [20_000n], runs: 20 }, { signal: abort.signal })) {
+        id = m.runId;
+        abort.abort();
+      }
+    } catch {
+      // cancelled by us
+    }
+    await expect.poll(async () => (await client.getRun({ runId: id })).status, { timeout: 30_000 }).toBe(BenchmarkStatus.CANCELLED);
+  }, 60_000);
 
   it("fails a split benchmark clearly when the server runs no split stages", async () => {
     const msgs = await collect({ modes: ["split"], events: [1000n], runs: 1 });
@@ -151,6 +195,7 @@ describe("BenchmarkService", () => {
     expect(bad.code).toBe(Code.InvalidArgument);
     expect(bad.rawMessage).toContain('"../etc/passwd"');
     expect((await rejection(client.cancelRun({ runId: "nope" }))).code).toBe(Code.NotFound);
+    expect((await rejection(collectWatch("20200101T000000Z-000000"))).code).toBe(Code.NotFound);
   });
 });
 

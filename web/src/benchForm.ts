@@ -1,5 +1,5 @@
 // The Benchmark form's model: its fields as typed text, the defaults, and the validation that
-// turns them into a request (plain numbers; benchActions makes the wire message). Pure, so the
+// turns them into a request (plain numbers; useBenchActions makes the wire message). Pure, so the
 // form's rules are tested without a browser.
 
 export const BENCH_MODES = ["duckdb", "monolith", "split"] as const;

@@ -1,11 +1,11 @@
 // The Benchmark view's calls: start (one RunBenchmark stream), cancel, list and fetch runs.
 // The running stream is owned here, at module level, not by a component: leaving the view (to
-// show the topology while the split runs) must not cancel the benchmark. It is not reconnected:
-// a dropped stream cancels the benchmark on the server, so a reconnect would start a new one.
+// show the topology while the split runs) keeps following it. Benchmarks start detached, so a
+// reload or a second browser follows the running one with WatchRun; only Cancel stops it.
 
 import { useCallback } from "react";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BenchmarkService } from "@modular-runtime/proto/runtime/v1/benchmark";
+import { BenchmarkService, type BenchmarkProgress } from "@modular-runtime/proto/runtime/v1/benchmark";
 import { toProgressView, toRunView } from "./benchAdapters";
 import type { BenchRequest } from "./benchForm";
 import { useBenchStore } from "./benchStore";
@@ -50,31 +50,14 @@ export function useBenchActions() {
     [client],
   );
 
-  const start = useCallback(
-    async (r: BenchRequest) => {
-      if (stream) return;
-      const abort = new AbortController();
-      stream = abort;
-      const store = useBenchStore.getState();
-      store.begin();
+  /** Follows one progress stream to its end: the live state, the history, then the result. */
+  const follow = useCallback(
+    async (abort: AbortController, open: () => AsyncIterable<BenchmarkProgress>) => {
       const t0 = performance.now();
       let finalId = "";
       try {
-        const messages = client.runBenchmark(
-          {
-            modes: r.modes,
-            events: [BigInt(r.events)],
-            distribution: r.distribution,
-            batchSize: r.batchSize,
-            partitions: r.partitions,
-            warmupRuns: r.warmupRuns,
-            runs: r.runs,
-            scalingPartitions: r.scalingPartitions,
-          },
-          { signal: abort.signal },
-        );
         let listed = false;
-        for await (const m of messages) {
+        for await (const m of open()) {
           const p = toProgressView(m);
           useBenchStore.getState().applyProgress(p, (performance.now() - t0) / 1000);
           if (p.run) finalId = p.run.id;
@@ -87,9 +70,9 @@ export function useBenchActions() {
         if (!finalId) useBenchStore.getState().endLive("the server ended the stream without a result");
       } catch (err) {
         if (abort.signal.aborted) {
-          useBenchStore.getState().endLive("cancelled from this browser", "cancelled");
+          useBenchStore.getState().endLive("stopped following it in this browser", "cancelled");
         } else {
-          report("start", err);
+          report("progress", err);
           useBenchStore.getState().endLive(ConnectError.from(err).rawMessage);
         }
       } finally {
@@ -104,7 +87,42 @@ export function useBenchActions() {
         useBenchStore.getState().select(finalId);
       }
     },
-    [client, refreshHistory, loadRun],
+    [refreshHistory, loadRun],
+  );
+
+  const start = useCallback(
+    async (r: BenchRequest) => {
+      if (stream) return;
+      const abort = new AbortController();
+      stream = abort;
+      useBenchStore.getState().begin();
+      // Detached: a reload or a dropped connection does not cancel it; Cancel does (CancelRun).
+      const request = {
+        modes: r.modes,
+        events: [BigInt(r.events)],
+        distribution: r.distribution,
+        batchSize: r.batchSize,
+        partitions: r.partitions,
+        warmupRuns: r.warmupRuns,
+        runs: r.runs,
+        scalingPartitions: r.scalingPartitions,
+        detach: true,
+      };
+      await follow(abort, () => client.runBenchmark(request, { signal: abort.signal }));
+    },
+    [client, follow],
+  );
+
+  /** Follows a benchmark that runs already (started before a reload, or by another browser). */
+  const attach = useCallback(
+    async (runId: string) => {
+      if (stream) return;
+      const abort = new AbortController();
+      stream = abort;
+      useBenchStore.getState().begin();
+      await follow(abort, () => client.watchRun({ runId }, { signal: abort.signal }));
+    },
+    [client, follow],
   );
 
   const cancel = useCallback(async () => {
@@ -124,5 +142,5 @@ export function useBenchActions() {
     current.abort();
   }, [client]);
 
-  return { start, cancel, refreshHistory, loadRun };
+  return { start, attach, cancel, refreshHistory, loadRun };
 }

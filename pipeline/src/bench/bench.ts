@@ -64,7 +64,7 @@ export class BenchCancelled extends Error {
 interface Step {
   mode: string;
   events: number;
-  /** 1-based counted index, 0 for warm-up. */
+  /** 1-based index among the counted runs (or among the warm-ups, for a warm-up). */
   run: number;
   warmup: boolean;
   partitions: number | null;
@@ -89,7 +89,7 @@ export function planSteps(o: Pick<BenchOptions, 'events' | 'runs' | 'warmup' | '
   const steps: Step[] = [];
   const rotated = (i: number) => modes.map((_, k) => modes[(k + i) % modes.length]!);
   for (const events of o.events) {
-    for (let w = 0; w < o.warmup; w++) for (const mode of rotated(w)) steps.push({ mode, events, run: 0, warmup: true, partitions: null });
+    for (let w = 0; w < o.warmup; w++) for (const mode of rotated(w)) steps.push({ mode, events, run: w + 1, warmup: true, partitions: null });
     // Interleave and rotate the order so no mode always runs first (cold cache) or last.
     for (let run = 1; run <= o.runs; run++) for (const mode of rotated(run - 1)) steps.push({ mode, events, run, warmup: false, partitions: null });
   }
@@ -368,7 +368,7 @@ async function measure(
   for (const [i, step] of steps.entries()) {
     if (signal.aborted) throw new BenchCancelled();
     const input = inputs.find((x) => x.events === step.events)!;
-    const tag = `${step.mode}-${step.events}-${step.warmup ? 'warmup' : `run${step.run}`}${step.partitions !== null ? `-p${step.partitions}` : ''}`;
+    const tag = `${step.mode}-${step.events}-${step.warmup ? 'warmup' : 'run'}${step.run}${step.partitions !== null ? `-p${step.partitions}` : ''}`;
     const out = join(scratch, tag);
     rmSync(out, { recursive: true, force: true });
     mkdirSync(out, { recursive: true });
@@ -378,7 +378,7 @@ async function measure(
     const readers = split ? [...(await stageInstances(controlUrl!)).values()].filter((s) => s.pid > 0).map((s) => s.pid) : [];
     const phase = step.partitions !== null ? 'scaling' : step.warmup ? 'warmup' : 'measuring';
     const runCount = step.partitions !== null || !step.warmup ? o.runs : o.warmup;
-    const where = { t: 'tick', phase, mode: step.mode, events: step.events, runIndex: step.warmup ? 0 : step.run, runCount, partitions: step.partitions, stepsDone: i, stepsTotal: steps.length };
+    const where = { t: 'tick', phase, mode: step.mode, events: step.events, runIndex: step.run, runCount, partitions: step.partitions ?? 0, stepsDone: i, stepsTotal: steps.length };
     progress.emit({ ...where, eventsDone: 0, eventsPerSecond: 0, runSeconds: 0 });
     let prev = { done: 0, at: 0 };
     let lastLog = 0;
@@ -429,7 +429,7 @@ async function measure(
     };
     records.push(rec);
     progress.emit({
-      t: 'completed', mode: step.mode, events: step.events, runIndex: rec.run, warmup: step.warmup, partitions: step.partitions ?? 0,
+      t: 'completed', mode: step.mode, events: step.events, runIndex: step.run, warmup: step.warmup, partitions: step.partitions ?? 0,
       wallSeconds: r.seconds, eventsPerSecond: step.events / r.seconds, checksum: rec.checksum, exitCode: r.code, stepsDone: i + 1, stepsTotal: steps.length,
     });
     process.stderr.write(

@@ -24,7 +24,7 @@ function writeRunParam(id: string | null): void {
 /** Loads the history, picks the run to show (the URL's, else the newest) and fetches the reports
  *  of the shown and compared runs. */
 function useBenchData(): void {
-  const { refreshHistory, loadRun } = useBenchActions();
+  const { refreshHistory, loadRun, attach } = useBenchActions();
   const history = useBenchStore((s) => s.history);
   const historyLoaded = useBenchStore((s) => s.historyLoaded);
   const selectedId = useBenchStore((s) => s.selectedId);
@@ -43,6 +43,12 @@ function useBenchData(): void {
     const fromUrl = new URLSearchParams(window.location.search).get("run");
     useBenchStore.getState().select(fromUrl ?? history[0]?.id ?? null);
   }, [historyLoaded, history]);
+
+  // A benchmark running on the server (started before a reload, or from another browser): follow it.
+  const runningId = history.find((r) => r.status === "running")?.id;
+  useEffect(() => {
+    if (runningId && !useBenchStore.getState().running) void attach(runningId);
+  }, [runningId, attach]);
 
   useEffect(() => {
     if (picked.current || selectedId) writeRunParam(selectedId);

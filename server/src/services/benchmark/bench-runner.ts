@@ -101,8 +101,10 @@ export interface ActiveBench {
   id: string;
   startedAtMs: number;
   args: BenchArgs;
-  /** Progress lines as they come (not replayed); null once the bench exited. */
+  /** Progress lines as they come; null once the bench exited. */
   subscribe(listener: (line: BenchLine | null) => void): () => void;
+  /** What a late follower needs: the start, every finished process run, the latest progress. */
+  replay(): BenchLine[];
   cancel(): void;
   /** Resolves with the history entry once the child exited. */
   done: Promise<HistoryEntry>;
@@ -159,6 +161,8 @@ export class BenchRunner {
       progress.once("error", () => resolve());
       progress.once("close", resolve);
     });
+    const kept: BenchLine[] = [];
+    let latest: BenchLine | undefined;
     createInterface({ input: progress }).on("line", (line) => {
       let msg: BenchLine;
       try {
@@ -166,6 +170,8 @@ export class BenchRunner {
       } catch {
         return; // not a progress line
       }
+      if (msg.t === "start" || msg.t === "completed") kept.push(msg);
+      else latest = msg;
       for (const l of listeners) l(msg);
     });
     let killer: NodeJS.Timeout | undefined;
@@ -178,6 +184,7 @@ export class BenchRunner {
         listeners.add(l);
         return () => listeners.delete(l);
       },
+      replay: () => (latest ? [...kept, latest] : [...kept]),
       cancel() {
         if (bench.ended || child.exitCode !== null || killer) return;
         child.kill("SIGTERM");

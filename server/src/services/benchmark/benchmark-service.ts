@@ -102,6 +102,7 @@ export function progressFromLine(id: string, line: BenchLine): BenchmarkProgress
         eventsDone: u64(line.eventsDone),
         eventsPerSecond: num(line.eventsPerSecond),
         runSeconds: num(line.runSeconds),
+        partitions: num(line.partitions),
         message: line.partitions ? `${num(line.partitions)} partitions` : "",
       });
     case "completed":
@@ -112,6 +113,7 @@ export function progressFromLine(id: string, line: BenchLine): BenchmarkProgress
         events: u64(line.events),
         stepsDone: num(line.stepsDone),
         stepsTotal: num(line.stepsTotal),
+        partitions: num(line.partitions),
         completed: create(CompletedRunSchema, {
           mode: String(line.mode ?? ""),
           events: u64(line.events),
@@ -139,51 +141,83 @@ function finalProgress(e: HistoryEntry): BenchmarkProgress {
   });
 }
 
+/**
+ * A benchmark's progress messages until it ends, then its final message; with `replay`, first
+ * what happened so far. Ends early when `signal` aborts (cancelling the benchmark if asked to).
+ */
+async function* follow(
+  bench: ActiveBench,
+  signal: AbortSignal,
+  opts: { replay: boolean; cancelOnAbort: boolean },
+): AsyncGenerator<BenchmarkProgress> {
+  const queue: BenchmarkProgress[] = [];
+  let wake: (() => void) | undefined;
+  let over = bench.ended;
+  const push = (line: BenchLine) => {
+    const m = progressFromLine(bench.id, line);
+    if (!m) return;
+    if (queue.length >= MAX_QUEUED) {
+      const tick = queue.findIndex((q) => q.completed === undefined);
+      queue.splice(tick >= 0 ? tick : 0, 1);
+    }
+    queue.push(m);
+  };
+  const unsubscribe = bench.subscribe((line) => {
+    if (line === null) over = true;
+    else push(line);
+    wake?.();
+  });
+  if (opts.replay) for (const line of bench.replay()) push(line);
+  const onAbort = () => {
+    if (opts.cancelOnAbort) bench.cancel();
+    wake?.();
+  };
+  signal.addEventListener("abort", onAbort);
+  try {
+    for (;;) {
+      const m = queue.shift();
+      if (m) {
+        yield m;
+        continue;
+      }
+      if (over || signal.aborted) break;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+    const entry = await bench.done;
+    if (!signal.aborted) yield finalProgress(entry);
+  } finally {
+    unsubscribe();
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
 export function createBenchmarkService(deps: BenchmarkServiceDeps): ServiceImpl<typeof BenchmarkService> {
   const { runner } = deps;
+  const entryOrThrow = (id: string): HistoryEntry => {
+    if (!isRunId(id)) throw new ConnectError(`benchmark: run_id ${JSON.stringify(id)} is not a run id (like 20261129T082500Z-3fa9c1)`, Code.InvalidArgument);
+    const e = runner.history.get(id);
+    if (!e) throw new ConnectError(`benchmark: no run ${id}`, Code.NotFound);
+    return e;
+  };
   deps.shutdown.addEventListener("abort", () => runner.stop(), { once: true });
 
   return {
     async *runBenchmark(req, ctx) {
       if (deps.shutdown.aborted) throw new ConnectError("benchmark: the control server is stopping", Code.Unavailable);
-      const args = benchArgs(req);
-      const bench = runner.start(args);
-      const queue: BenchmarkProgress[] = [];
-      let wake: (() => void) | undefined;
-      let over = false;
-      const unsubscribe = bench.subscribe((line) => {
-        if (line === null) over = true;
-        else {
-          const m = progressFromLine(bench.id, line);
-          if (!m) return;
-          if (queue.length >= MAX_QUEUED) {
-            const tick = queue.findIndex((q) => q.completed === undefined);
-            queue.splice(tick >= 0 ? tick : 0, 1);
-          }
-          queue.push(m);
-        }
-        wake?.();
-      });
-      const onAbort = () => bench.cancel();
-      ctx.signal.addEventListener("abort", onAbort);
-      try {
-        yield create(BenchmarkProgressSchema, { runId: bench.id, phase: BenchmarkPhase.PREPARING, message: "starting" });
-        for (;;) {
-          const m = queue.shift();
-          if (m) {
-            yield m;
-            continue;
-          }
-          if (over || ctx.signal.aborted) break;
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-        }
-        const entry = await bench.done;
-        if (!ctx.signal.aborted) yield finalProgress(entry);
-      } finally {
-        unsubscribe();
-        ctx.signal.removeEventListener("abort", onAbort);
+      const bench = runner.start(benchArgs(req));
+      yield create(BenchmarkProgressSchema, { runId: bench.id, phase: BenchmarkPhase.PREPARING, message: "starting" });
+      // Replay too: lines that came while the first message waited for the client are not lost.
+      yield* follow(bench, ctx.signal, { replay: true, cancelOnAbort: !req.detach });
+    },
+
+    async *watchRun(req, ctx) {
+      const current = runner.current;
+      if (current?.id === req.runId) {
+        yield* follow(current, ctx.signal, { replay: true, cancelOnAbort: false });
+        return;
       }
+      yield finalProgress(entryOrThrow(req.runId));
     },
 
     listRuns(req) {
@@ -194,12 +228,9 @@ export function createBenchmarkService(deps: BenchmarkServiceDeps): ServiceImpl<
     },
 
     getRun(req) {
-      if (!isRunId(req.runId)) throw new ConnectError(`benchmark: run_id ${JSON.stringify(req.runId)} is not a run id (like 20261129T082500Z-3fa9c1)`, Code.InvalidArgument);
       const current = runner.current;
       if (current?.id === req.runId) return runningRun(current);
-      const e = runner.history.get(req.runId);
-      if (!e) throw new ConnectError(`benchmark: no run ${req.runId}`, Code.NotFound);
-      return runFromEntry(e, true);
+      return runFromEntry(entryOrThrow(req.runId), true);
     },
 
     cancelRun(req) {

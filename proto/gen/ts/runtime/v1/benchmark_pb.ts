@@ -27,7 +27,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file runtime/v1/benchmark.proto.
  */
 export const file_runtime_v1_benchmark: GenFile = /*@__PURE__*/
-  fileDesc("ChpydW50aW1lL3YxL2JlbmNobWFyay5wcm90bxIKcnVudGltZS52MSLNAQoTUnVuQmVuY2htYXJrUmVxdWVzdBINCgVtb2RlcxgBIAMoCRIOCgZldmVudHMYAiADKAQSFAoMZGlzdHJpYnV0aW9uGAMgASgJEhIKCmJhdGNoX3NpemUYBCABKA0SEgoKcGFydGl0aW9ucxgFIAEoDRITCgt3YXJtdXBfcnVucxgGIAEoDRIMCgRydW5zGAcgASgNEhEKBHNlZWQYCCABKARIAIgBARIaChJzY2FsaW5nX3BhcnRpdGlvbnMYCSADKA1CBwoFX3NlZWQi5QIKEUJlbmNobWFya1Byb2dyZXNzEg4KBnJ1bl9pZBgBIAEoCRIpCgVwaGFzZRgCIAEoDjIaLnJ1bnRpbWUudjEuQmVuY2htYXJrUGhhc2USDAoEbW9kZRgDIAEoCRIOCgZldmVudHMYBCABKAQSEQoJcnVuX2luZGV4GAUgASgNEhEKCXJ1bl9jb3VudBgGIAEoDRISCgpzdGVwc19kb25lGAcgASgNEhMKC3N0ZXBzX3RvdGFsGAggASgNEhMKC2V2ZW50c19kb25lGAkgASgEEhkKEWV2ZW50c19wZXJfc2Vjb25kGAogASgBEhMKC3J1bl9zZWNvbmRzGAsgASgBEg8KB21lc3NhZ2UYDCABKAkSKwoJY29tcGxldGVkGA0gASgLMhgucnVudGltZS52MS5Db21wbGV0ZWRSdW4SJQoDcnVuGA4gASgLMhgucnVudGltZS52MS5CZW5jaG1hcmtSdW4iuQEKDENvbXBsZXRlZFJ1bhIMCgRtb2RlGAEgASgJEg4KBmV2ZW50cxgCIAEoBBIRCglydW5faW5kZXgYAyABKA0SDgoGd2FybXVwGAQgASgIEhQKDHdhbGxfc2Vjb25kcxgFIAEoARIZChFldmVudHNfcGVyX3NlY29uZBgGIAEoARIQCghjaGVja3N1bRgHIAEoCRIRCglleGl0X2NvZGUYCCABKAUSEgoKcGFydGl0aW9ucxgJIAEoDSK6AgoMQmVuY2htYXJrUnVuEg4KBnJ1bl9pZBgBIAEoCRIrCgZzdGF0dXMYAiABKA4yGy5ydW50aW1lLnYxLkJlbmNobWFya1N0YXR1cxIVCg1zdGFydGVkX2F0X21zGAMgASgDEhYKDmZpbmlzaGVkX2F0X21zGAQgASgDEg4KBm9yaWdpbhgFIAEoCRINCgVtb2RlcxgGIAMoCRIOCgZldmVudHMYByADKAQSFwoPY2hlY2tzdW1zX2FncmVlGAggASgIEhkKEXNwbGl0X3ZzX21vbm9saXRoGAkgASgBEh4KFm1vbm9saXRoX3ZzX2R1Y2tkYl9zcWwYCiABKAESDQoFZXJyb3IYCyABKAkSEwoLcmVwb3J0X2pzb24YDCABKAkSFwoPcmVwb3J0X21hcmtkb3duGA0gASgJIiAKD0xpc3RSdW5zUmVxdWVzdBINCgVsaW1pdBgBIAEoDSI6ChBMaXN0UnVuc1Jlc3BvbnNlEiYKBHJ1bnMYASADKAsyGC5ydW50aW1lLnYxLkJlbmNobWFya1J1biIfCg1HZXRSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSIiChBDYW5jZWxSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSImChFDYW5jZWxSdW5SZXNwb25zZRIRCgljYW5jZWxsZWQYASABKAgqvAIKDkJlbmNobWFya1BoYXNlEh8KG0JFTkNITUFSS19QSEFTRV9VTlNQRUNJRklFRBAAEh0KGUJFTkNITUFSS19QSEFTRV9QUkVQQVJJTkcQARIeChpCRU5DSE1BUktfUEhBU0VfR0VORVJBVElORxACEhoKFkJFTkNITUFSS19QSEFTRV9XQVJNVVAQAxIdChlCRU5DSE1BUktfUEhBU0VfTUVBU1VSSU5HEAQSGwoXQkVOQ0hNQVJLX1BIQVNFX1NDQUxJTkcQBRIdChlCRU5DSE1BUktfUEhBU0VfUkVQT1JUSU5HEAYSGAoUQkVOQ0hNQVJLX1BIQVNFX0RPTkUQBxIaChZCRU5DSE1BUktfUEhBU0VfRkFJTEVEEAgSHQoZQkVOQ0hNQVJLX1BIQVNFX0NBTkNFTExFRBAJKsoBCg9CZW5jaG1hcmtTdGF0dXMSIAocQkVOQ0hNQVJLX1NUQVRVU19VTlNQRUNJRklFRBAAEhwKGEJFTkNITUFSS19TVEFUVVNfUlVOTklORxABEhsKF0JFTkNITUFSS19TVEFUVVNfUEFTU0VEEAISHQoZQkVOQ0hNQVJLX1NUQVRVU19QUk9CTEVNUxADEhsKF0JFTkNITUFSS19TVEFUVVNfRkFJTEVEEAQSHgoaQkVOQ0hNQVJLX1NUQVRVU19DQU5DRUxMRUQQBTK+AgoQQmVuY2htYXJrU2VydmljZRJQCgxSdW5CZW5jaG1hcmsSHy5ydW50aW1lLnYxLlJ1bkJlbmNobWFya1JlcXVlc3QaHS5ydW50aW1lLnYxLkJlbmNobWFya1Byb2dyZXNzMAESSgoITGlzdFJ1bnMSGy5ydW50aW1lLnYxLkxpc3RSdW5zUmVxdWVzdBocLnJ1bnRpbWUudjEuTGlzdFJ1bnNSZXNwb25zZSIDkAIBEkIKBkdldFJ1bhIZLnJ1bnRpbWUudjEuR2V0UnVuUmVxdWVzdBoYLnJ1bnRpbWUudjEuQmVuY2htYXJrUnVuIgOQAgESSAoJQ2FuY2VsUnVuEhwucnVudGltZS52MS5DYW5jZWxSdW5SZXF1ZXN0Gh0ucnVudGltZS52MS5DYW5jZWxSdW5SZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChpydW50aW1lL3YxL2JlbmNobWFyay5wcm90bxIKcnVudGltZS52MSLdAQoTUnVuQmVuY2htYXJrUmVxdWVzdBINCgVtb2RlcxgBIAMoCRIOCgZldmVudHMYAiADKAQSFAoMZGlzdHJpYnV0aW9uGAMgASgJEhIKCmJhdGNoX3NpemUYBCABKA0SEgoKcGFydGl0aW9ucxgFIAEoDRITCgt3YXJtdXBfcnVucxgGIAEoDRIMCgRydW5zGAcgASgNEhEKBHNlZWQYCCABKARIAIgBARIaChJzY2FsaW5nX3BhcnRpdGlvbnMYCSADKA0SDgoGZGV0YWNoGAogASgIQgcKBV9zZWVkIiEKD1dhdGNoUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAki+QIKEUJlbmNobWFya1Byb2dyZXNzEg4KBnJ1bl9pZBgBIAEoCRIpCgVwaGFzZRgCIAEoDjIaLnJ1bnRpbWUudjEuQmVuY2htYXJrUGhhc2USDAoEbW9kZRgDIAEoCRIOCgZldmVudHMYBCABKAQSEQoJcnVuX2luZGV4GAUgASgNEhEKCXJ1bl9jb3VudBgGIAEoDRISCgpzdGVwc19kb25lGAcgASgNEhMKC3N0ZXBzX3RvdGFsGAggASgNEhMKC2V2ZW50c19kb25lGAkgASgEEhkKEWV2ZW50c19wZXJfc2Vjb25kGAogASgBEhMKC3J1bl9zZWNvbmRzGAsgASgBEg8KB21lc3NhZ2UYDCABKAkSKwoJY29tcGxldGVkGA0gASgLMhgucnVudGltZS52MS5Db21wbGV0ZWRSdW4SJQoDcnVuGA4gASgLMhgucnVudGltZS52MS5CZW5jaG1hcmtSdW4SEgoKcGFydGl0aW9ucxgPIAEoDSK5AQoMQ29tcGxldGVkUnVuEgwKBG1vZGUYASABKAkSDgoGZXZlbnRzGAIgASgEEhEKCXJ1bl9pbmRleBgDIAEoDRIOCgZ3YXJtdXAYBCABKAgSFAoMd2FsbF9zZWNvbmRzGAUgASgBEhkKEWV2ZW50c19wZXJfc2Vjb25kGAYgASgBEhAKCGNoZWNrc3VtGAcgASgJEhEKCWV4aXRfY29kZRgIIAEoBRISCgpwYXJ0aXRpb25zGAkgASgNIroCCgxCZW5jaG1hcmtSdW4SDgoGcnVuX2lkGAEgASgJEisKBnN0YXR1cxgCIAEoDjIbLnJ1bnRpbWUudjEuQmVuY2htYXJrU3RhdHVzEhUKDXN0YXJ0ZWRfYXRfbXMYAyABKAMSFgoOZmluaXNoZWRfYXRfbXMYBCABKAMSDgoGb3JpZ2luGAUgASgJEg0KBW1vZGVzGAYgAygJEg4KBmV2ZW50cxgHIAMoBBIXCg9jaGVja3N1bXNfYWdyZWUYCCABKAgSGQoRc3BsaXRfdnNfbW9ub2xpdGgYCSABKAESHgoWbW9ub2xpdGhfdnNfZHVja2RiX3NxbBgKIAEoARINCgVlcnJvchgLIAEoCRITCgtyZXBvcnRfanNvbhgMIAEoCRIXCg9yZXBvcnRfbWFya2Rvd24YDSABKAkiIAoPTGlzdFJ1bnNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgNIjoKEExpc3RSdW5zUmVzcG9uc2USJgoEcnVucxgBIAMoCzIYLnJ1bnRpbWUudjEuQmVuY2htYXJrUnVuIh8KDUdldFJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJIiIKEENhbmNlbFJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJIiYKEUNhbmNlbFJ1blJlc3BvbnNlEhEKCWNhbmNlbGxlZBgBIAEoCCq8AgoOQmVuY2htYXJrUGhhc2USHwobQkVOQ0hNQVJLX1BIQVNFX1VOU1BFQ0lGSUVEEAASHQoZQkVOQ0hNQVJLX1BIQVNFX1BSRVBBUklORxABEh4KGkJFTkNITUFSS19QSEFTRV9HRU5FUkFUSU5HEAISGgoWQkVOQ0hNQVJLX1BIQVNFX1dBUk1VUBADEh0KGUJFTkNITUFSS19QSEFTRV9NRUFTVVJJTkcQBBIbChdCRU5DSE1BUktfUEhBU0VfU0NBTElORxAFEh0KGUJFTkNITUFSS19QSEFTRV9SRVBPUlRJTkcQBhIYChRCRU5DSE1BUktfUEhBU0VfRE9ORRAHEhoKFkJFTkNITUFSS19QSEFTRV9GQUlMRUQQCBIdChlCRU5DSE1BUktfUEhBU0VfQ0FOQ0VMTEVEEAkqygEKD0JlbmNobWFya1N0YXR1cxIgChxCRU5DSE1BUktfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHAoYQkVOQ0hNQVJLX1NUQVRVU19SVU5OSU5HEAESGwoXQkVOQ0hNQVJLX1NUQVRVU19QQVNTRUQQAhIdChlCRU5DSE1BUktfU1RBVFVTX1BST0JMRU1TEAMSGwoXQkVOQ0hNQVJLX1NUQVRVU19GQUlMRUQQBBIeChpCRU5DSE1BUktfU1RBVFVTX0NBTkNFTExFRBAFMo0DChBCZW5jaG1hcmtTZXJ2aWNlElAKDFJ1bkJlbmNobWFyaxIfLnJ1bnRpbWUudjEuUnVuQmVuY2htYXJrUmVxdWVzdBodLnJ1bnRpbWUudjEuQmVuY2htYXJrUHJvZ3Jlc3MwARJNCghXYXRjaFJ1bhIbLnJ1bnRpbWUudjEuV2F0Y2hSdW5SZXF1ZXN0Gh0ucnVudGltZS52MS5CZW5jaG1hcmtQcm9ncmVzcyIDkAIBMAESSgoITGlzdFJ1bnMSGy5ydW50aW1lLnYxLkxpc3RSdW5zUmVxdWVzdBocLnJ1bnRpbWUudjEuTGlzdFJ1bnNSZXNwb25zZSIDkAIBEkIKBkdldFJ1bhIZLnJ1bnRpbWUudjEuR2V0UnVuUmVxdWVzdBoYLnJ1bnRpbWUudjEuQmVuY2htYXJrUnVuIgOQAgESSAoJQ2FuY2VsUnVuEhwucnVudGltZS52MS5DYW5jZWxSdW5SZXF1ZXN0Gh0ucnVudGltZS52MS5DYW5jZWxSdW5SZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message runtime.v1.RunBenchmarkRequest
@@ -97,6 +97,14 @@ export type RunBenchmarkRequest = Message<"runtime.v1.RunBenchmarkRequest"> & {
    * @generated from field: repeated uint32 scaling_partitions = 9;
    */
   scalingPartitions: number[];
+
+  /**
+   * False (default): cancelling the RunBenchmark stream cancels the benchmark. True: it runs to
+   * its end or until CancelRun; follow it (again) with WatchRun, e.g. after a page reload.
+   *
+   * @generated from field: bool detach = 10;
+   */
+  detach: boolean;
 };
 
 /**
@@ -105,6 +113,23 @@ export type RunBenchmarkRequest = Message<"runtime.v1.RunBenchmarkRequest"> & {
  */
 export const RunBenchmarkRequestSchema: GenMessage<RunBenchmarkRequest> = /*@__PURE__*/
   messageDesc(file_runtime_v1_benchmark, 0);
+
+/**
+ * @generated from message runtime.v1.WatchRunRequest
+ */
+export type WatchRunRequest = Message<"runtime.v1.WatchRunRequest"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+};
+
+/**
+ * Describes the message runtime.v1.WatchRunRequest.
+ * Use `create(WatchRunRequestSchema)` to create a new message.
+ */
+export const WatchRunRequestSchema: GenMessage<WatchRunRequest> = /*@__PURE__*/
+  messageDesc(file_runtime_v1_benchmark, 1);
 
 /**
  * A progress message; the first comes at once (with the run id), then at most four a second.
@@ -137,7 +162,7 @@ export type BenchmarkProgress = Message<"runtime.v1.BenchmarkProgress"> & {
   events: bigint;
 
   /**
-   * Counted (or warm-up) run i of n for the current size.
+   * Counted (or warm-up, or sweep) run i of n for the current size (or partition count).
    *
    * @generated from field: uint32 run_index = 5;
    */
@@ -200,6 +225,13 @@ export type BenchmarkProgress = Message<"runtime.v1.BenchmarkProgress"> & {
    * @generated from field: runtime.v1.BenchmarkRun run = 14;
    */
   run?: BenchmarkRun | undefined;
+
+  /**
+   * Partition count of the current run when it is part of the scaling sweep, else 0.
+   *
+   * @generated from field: uint32 partitions = 15;
+   */
+  partitions: number;
 };
 
 /**
@@ -207,7 +239,7 @@ export type BenchmarkProgress = Message<"runtime.v1.BenchmarkProgress"> & {
  * Use `create(BenchmarkProgressSchema)` to create a new message.
  */
 export const BenchmarkProgressSchema: GenMessage<BenchmarkProgress> = /*@__PURE__*/
-  messageDesc(file_runtime_v1_benchmark, 1);
+  messageDesc(file_runtime_v1_benchmark, 2);
 
 /**
  * One finished process run (one mode, one size, one iteration).
@@ -270,7 +302,7 @@ export type CompletedRun = Message<"runtime.v1.CompletedRun"> & {
  * Use `create(CompletedRunSchema)` to create a new message.
  */
 export const CompletedRunSchema: GenMessage<CompletedRun> = /*@__PURE__*/
-  messageDesc(file_runtime_v1_benchmark, 2);
+  messageDesc(file_runtime_v1_benchmark, 3);
 
 /**
  * @generated from message runtime.v1.BenchmarkRun
@@ -363,7 +395,7 @@ export type BenchmarkRun = Message<"runtime.v1.BenchmarkRun"> & {
  * Use `create(BenchmarkRunSchema)` to create a new message.
  */
 export const BenchmarkRunSchema: GenMessage<BenchmarkRun> = /*@__PURE__*/
-  messageDesc(file_runtime_v1_benchmark, 3);
+  messageDesc(file_runtime_v1_benchmark, 4);
 
 /**
  * @generated from message runtime.v1.ListRunsRequest
@@ -382,7 +414,7 @@ export type ListRunsRequest = Message<"runtime.v1.ListRunsRequest"> & {
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
-  messageDesc(file_runtime_v1_benchmark, 4);
+  messageDesc(file_runtime_v1_benchmark, 5);
 
 /**
  * @generated from message runtime.v1.ListRunsResponse
@@ -401,7 +433,7 @@ export type ListRunsResponse = Message<"runtime.v1.ListRunsResponse"> & {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
-  messageDesc(file_runtime_v1_benchmark, 5);
+  messageDesc(file_runtime_v1_benchmark, 6);
 
 /**
  * @generated from message runtime.v1.GetRunRequest
@@ -418,7 +450,7 @@ export type GetRunRequest = Message<"runtime.v1.GetRunRequest"> & {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
-  messageDesc(file_runtime_v1_benchmark, 6);
+  messageDesc(file_runtime_v1_benchmark, 7);
 
 /**
  * @generated from message runtime.v1.CancelRunRequest
@@ -435,7 +467,7 @@ export type CancelRunRequest = Message<"runtime.v1.CancelRunRequest"> & {
  * Use `create(CancelRunRequestSchema)` to create a new message.
  */
 export const CancelRunRequestSchema: GenMessage<CancelRunRequest> = /*@__PURE__*/
-  messageDesc(file_runtime_v1_benchmark, 7);
+  messageDesc(file_runtime_v1_benchmark, 8);
 
 /**
  * @generated from message runtime.v1.CancelRunResponse
@@ -454,7 +486,7 @@ export type CancelRunResponse = Message<"runtime.v1.CancelRunResponse"> & {
  * Use `create(CancelRunResponseSchema)` to create a new message.
  */
 export const CancelRunResponseSchema: GenMessage<CancelRunResponse> = /*@__PURE__*/
-  messageDesc(file_runtime_v1_benchmark, 8);
+  messageDesc(file_runtime_v1_benchmark, 9);
 
 /**
  * @generated from enum runtime.v1.BenchmarkPhase
@@ -584,8 +616,8 @@ export const BenchmarkStatusSchema: GenEnum<BenchmarkStatus> = /*@__PURE__*/
 export const BenchmarkService: GenService<{
   /**
    * Starts a benchmark and streams its progress until it ends. INVALID_ARGUMENT names a bad mode,
-   * size or count; FAILED_PRECONDITION while another benchmark runs. Cancelling the stream
-   * cancels the benchmark (the run is kept in the history as CANCELLED).
+   * size or count; FAILED_PRECONDITION while another benchmark runs. Unless `detach`, cancelling
+   * the stream cancels the benchmark (the run is kept in the history as CANCELLED).
    *
    * @generated from rpc runtime.v1.BenchmarkService.RunBenchmark
    */
@@ -595,7 +627,20 @@ export const BenchmarkService: GenService<{
     output: typeof BenchmarkProgressSchema;
   },
   /**
-   * Finished benchmarks, newest first.
+   * Follows a benchmark: first what happened so far (the start, every finished process run, the
+   * latest progress), then its progress as it comes, ending with the final message. For a
+   * finished benchmark only the final message. NOT_FOUND for an unknown id. Cancelling this stream
+   * never cancels the benchmark.
+   *
+   * @generated from rpc runtime.v1.BenchmarkService.WatchRun
+   */
+  watchRun: {
+    methodKind: "server_streaming";
+    input: typeof WatchRunRequestSchema;
+    output: typeof BenchmarkProgressSchema;
+  },
+  /**
+   * Finished benchmarks, newest first (the running one, if any, before them).
    *
    * @generated from rpc runtime.v1.BenchmarkService.ListRuns
    */
