@@ -391,7 +391,8 @@ async function measure(
       progress.emit({ ...where, eventsDone: prev.done, eventsPerSecond: rate, runSeconds: seconds });
       if (seconds - lastLog >= 5) {
         lastLog = seconds;
-        process.stderr.write(`bench: ${tag}: ${done === null ? '?' : fmt(done)} of ${fmt(step.events)} events read after ${seconds.toFixed(0)} s\n`);
+        const read = prev.done > 0 ? `${fmt(prev.done)} of ${fmt(step.events)} events read` : 'running (its reads show no file position)';
+        process.stderr.write(`bench: ${tag}: ${read} after ${seconds.toFixed(0)} s\n`);
       }
     });
     if (signal.aborted) throw new BenchCancelled();
