@@ -67,7 +67,7 @@ export interface RunRecord {
   peakRssBytes: number;
   checksum: string;
   batchLatencyMs: { p50: number; p95: number; p99: number } | null;
-  /** CPU seconds of the whole run (split: the stages' sum plus the client). */
+  /** CPU seconds of the whole run (split: the five stages' sum; the client is in `processes`). */
   cpuSeconds: number | null;
   processes: ProcessFigures[];
   /** Split only: each stage's figures from metrics.json. */
