@@ -64,7 +64,7 @@ function useBenchData(): void {
 export function BenchmarkView() {
   useBenchData();
   return (
-    <div data-testid="bench-view" className="flex min-h-0 flex-1">
+    <div data-testid="bench-view" className="flex min-h-0 min-w-0 flex-1">
       <aside className="flex w-[360px] shrink-0 flex-col gap-4 overflow-hidden border-r border-slate-800 bg-slate-950/60 p-4">
         <BenchForm />
         <BenchHistory />
