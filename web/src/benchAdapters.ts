@@ -44,7 +44,7 @@ export const ENDED_PHASES: readonly PhaseName[] = ["done", "failed", "cancelled"
 export interface CompletedView {
   mode: string;
   events: number;
-  /** 0 for a warm-up run. */
+  /** 1-based; for a warm-up run, its index among the warm-ups. */
   runIndex: number;
   warmup: boolean;
   wallSeconds: number;

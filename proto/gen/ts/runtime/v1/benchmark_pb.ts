@@ -258,7 +258,7 @@ export type CompletedRun = Message<"runtime.v1.CompletedRun"> & {
   events: bigint;
 
   /**
-   * 0 for a warm-up run.
+   * 1-based; for a warm-up run, its index among the warm-ups.
    *
    * @generated from field: uint32 run_index = 3;
    */
