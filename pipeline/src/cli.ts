@@ -211,7 +211,7 @@ async function main(argv: string[]): Promise<number> {
         'control-url': 'string', 'history-dir': 'string', id: 'string', origin: 'string', 'progress-fd': 'string', help: 'flag',
       }, 'bench');
       if (o.has('help')) { console.log(USAGE); return 0; }
-      const modes = (o.get('modes') ?? 'duckdb,monolith').split(',').map((s) => s.trim());
+      const modes = (o.get('modes') ?? 'duckdb,monolith,split').split(',').map((s) => s.trim());
       for (const m of modes) {
         if (!['duckdb', 'duckdb-sql', 'monolith', 'split'].includes(m)) throw new UsageError(`bench: unknown mode ${JSON.stringify(m)} in --modes (expected duckdb, monolith, split)`);
       }
