@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   const spawner = new ProcessSpawner();
   let httpUrl: string | undefined;
   const services = createServices({
-    bench: { dir: config.bench.dir, controlUrl: () => httpUrl },
+    bench: { dir: config.bench.dir, controlUrl: () => httpUrl, controlToken: config.server.controlToken },
     clock: systemClock,
     scheduler: systemScheduler,
     topology: config.topology,

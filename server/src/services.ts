@@ -45,7 +45,7 @@ export interface ServiceOptions {
   onLine?(name: string, stream: "stdout" | "stderr", line: string): void;
   onEvent?(name: string, text: string, level: "info" | "warn" | "error"): void;
   /** The benchmark's directory and this server's HTTP URL (for the split's stages). */
-  bench?: { dir: string; controlUrl: () => string | undefined };
+  bench?: { dir: string; controlUrl: () => string | undefined; controlToken?: string };
 }
 
 const noSpawner: Spawner = {
@@ -76,6 +76,7 @@ export function createServices(opts: ServiceOptions): ServiceContainer {
   const benchRunner = new BenchRunner({
     dir: opts.bench?.dir ?? ".runtime/bench",
     controlUrl: opts.bench?.controlUrl ?? (() => undefined),
+    env: opts.bench?.controlToken ? { MR_CONTROL_TOKEN: opts.bench.controlToken } : {},
     // The bench's progress lines show in the Logs panel as the process "benchmark".
     onLine: (line) => opts.onLine?.("benchmark", "stderr", line),
   });

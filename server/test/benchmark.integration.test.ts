@@ -199,6 +199,30 @@ describe("BenchmarkService", () => {
   });
 });
 
+describe("BenchmarkService behind a control token", () => {
+  it("gives the bench the token, so its split reaches the registry", async () => {
+    const own = mkdtempSync(join(tmpdir(), "mr-bench-token-"));
+    const s = await startTestServer({ benchDir: own, controlToken: "s3cret" });
+    const c = createClient(
+      BenchmarkService,
+      createConnectTransport({
+        baseUrl: s.httpUrl,
+        httpVersion: "1.1",
+        interceptors: [(next) => (req) => (req.header.set("authorization", "Bearer s3cret"), next(req))],
+      }),
+    );
+    try {
+      const msgs: BenchmarkProgress[] = [];
+      for await (const m of c.runBenchmark({ modes: ["split"], events: [1000n], runs: 1 })) msgs.push(m);
+      // The lookup got through (no 401): what fails is that this server runs no stages.
+      expect(msgs.at(-1)!.message).toMatch(/split stages missing: ingest, parse, rules, aggregate, sink/);
+    } finally {
+      await s.close();
+      rmSync(own, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
 describe("BenchmarkService on shutdown", () => {
   it("cancels the running benchmark when the control server stops", async () => {
     const own = mkdtempSync(join(tmpdir(), "mr-bench-shutdown-"));

@@ -38,7 +38,7 @@ export async function startTestServer(
     scheduler: systemScheduler,
     topology,
     shutdown: shutdown.signal,
-    bench: opts.benchDir ? { dir: opts.benchDir, controlUrl: () => httpUrl } : undefined,
+    bench: opts.benchDir ? { dir: opts.benchDir, controlUrl: () => httpUrl, controlToken: opts.controlToken } : undefined,
   });
   const policy = buildPolicy({
     allowedHosts: [],

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import { IngestService, type RunComplete } from '@modular-runtime/proto/pipeline/v1/pipeline';
 import { TopologyService } from '@modular-runtime/proto/runtime/v1/topology';
@@ -54,8 +54,16 @@ export async function buildSplit(opts: { quiet?: boolean } = {}): Promise<void> 
   }
 }
 
+/** The control server's registry; with MR_CONTROL_TOKEN set (a token-protected server), as a bearer token. */
 function topologyClient(url: string) {
-  return createClient(TopologyService, createConnectTransport({ baseUrl: url, httpVersion: '1.1' }));
+  const token = process.env.MR_CONTROL_TOKEN;
+  const interceptors: Interceptor[] = token
+    ? [(next) => (req) => {
+        req.header.set('authorization', `Bearer ${token}`);
+        return next(req);
+      }]
+    : [];
+  return createClient(TopologyService, createConnectTransport({ baseUrl: url, httpVersion: '1.1', interceptors }));
 }
 
 /** The live stages a control server knows, by name, with address and pid; missing stages are absent. */

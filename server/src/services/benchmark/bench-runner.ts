@@ -118,6 +118,8 @@ export interface BenchRunnerDeps {
   controlUrl: () => string | undefined;
   /** stderr lines of the bench, e.g. into the log store. */
   onLine?(line: string): void;
+  /** Extra environment of the bench, e.g. MR_CONTROL_TOKEN for a token-protected server. */
+  env?: Record<string, string>;
   /** The command to run the CLI with (default: this Node with tsx). */
   command?: { cmd: string; prefix: string[] };
   now?: () => number;
@@ -144,6 +146,7 @@ export class BenchRunner {
     const { cmd, prefix } = this.deps.command ?? { cmd: process.execPath, prefix: ["--import", "tsx", PIPELINE_CLI] };
     const child: ChildProcess = spawn(cmd, [...prefix, ...cliArgs(a, id, { history: this.history.dir, runs: join(this.deps.dir, "runs") }, this.deps.controlUrl())], {
       cwd: REPO_ROOT,
+      env: { ...process.env, ...this.deps.env },
       stdio: ["ignore", "ignore", "pipe", "pipe"],
       detached: true, // its own process group, so a stuck bench can be killed with its runs
     });
