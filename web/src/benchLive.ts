@@ -11,19 +11,8 @@ export interface LivePoint {
   step: number;
 }
 
-export interface LiveState {
-  runId: string;
-  phase: PhaseName;
-  mode: string;
-  events: number;
-  runIndex: number;
-  runCount: number;
-  stepsDone: number;
-  stepsTotal: number;
-  eventsDone: number;
-  eventsPerSecond: number;
-  runSeconds: number;
-  message: string;
+/** The newest progress message's figures, with what the view gathers over the stream. */
+export interface LiveState extends Omit<ProgressView, "completed" | "run"> {
   /** Seconds since Start of the newest message. */
   elapsed: number;
   points: LivePoint[];

@@ -20,24 +20,11 @@ import { BenchHistory, entryFromReport, newRunId, type HistoryEntry, type Histor
 import { PIPELINE_CLI } from './paths.js';
 import { children, cpuSeconds, inputOffset, peakRss } from './probe.js';
 import { buildReport, fmt, ratioLines, renderMarkdown, summaryTable } from './report.js';
-import type { BenchReport, MachineInfo, ProcessFigures, RunRecord, StageFigures } from './report-types.js';
+import type { BenchReport, BenchReportOptions, MachineInfo, ProcessFigures, RunRecord, StageFigures } from './report-types.js';
 
-export interface BenchOptions {
-  modes: string[];
-  events: number[];
-  runs: number;
-  warmup: number;
-  seed: number;
-  users: number;
-  days: number;
+export interface BenchOptions extends BenchReportOptions {
   distribution: Distribution;
-  rulesPath?: string;
   outDir: string;
-  threads?: number;
-  batchSize?: number;
-  partitions?: number;
-  /** Partition counts for the scaling sweep (monolith and split), on the first input size. */
-  scalingPartitions: number[];
   /** Run id (default: a new one). */
   id?: string;
   origin: 'cli' | 'dashboard';

@@ -29,7 +29,7 @@ export interface BenchReportOptions {
   threads?: number;
   batchSize?: number;
   partitions?: number;
-  /** Partition counts of the scaling sweep (empty: none). */
+  /** Partition counts of the scaling sweep (monolith and split, on the first size; empty: none). */
   scalingPartitions: number[];
 }
 

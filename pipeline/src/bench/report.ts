@@ -5,8 +5,6 @@
 import { median, spread } from './stats.js';
 import type {
   BenchReport,
-  BenchReportOptions,
-  MachineInfo,
   ModeSummary,
   ProcessSummary,
   RatioRow,
@@ -23,17 +21,8 @@ export const LABELS: Record<string, string> = {
   'split-passthrough': 'split, pass-through (IPC only)',
 };
 
-export interface ReportInput {
-  id: string;
-  origin: 'cli' | 'dashboard';
-  startedAt: string;
-  finishedAt: string;
-  machine: MachineInfo;
-  loadAverage: { before: number[]; after: number[] };
-  options: BenchReportOptions;
-  inputs: { events: number; path: string; bytes: number }[];
-  runs: RunRecord[];
-}
+/** What the bench measured: the report's given parts and the process runs to fold. */
+export type ReportInput = Pick<BenchReport, 'id' | 'origin' | 'startedAt' | 'finishedAt' | 'machine' | 'loadAverage' | 'options' | 'inputs' | 'runs'>;
 
 /** Counted, successful runs of the main matrix (not warm-ups, not the scaling sweep). */
 function counted(runs: RunRecord[]): RunRecord[] {
