@@ -32,7 +32,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pipeline/v1/pipeline.proto.
  */
 export const file_pipeline_v1_pipeline: GenFile = /*@__PURE__*/
-  fileDesc("ChpwaXBlbGluZS92MS9waXBlbGluZS5wcm90bxILcGlwZWxpbmUudjEiWQoKRGVhZExldHRlchIMCgRsaW5lGAEgASgEEi0KBnJlYXNvbhgCIAEoDjIdLnBpcGVsaW5lLnYxLkRlYWRMZXR0ZXJSZWFzb24SDgoGZGV0YWlsGAMgASgJIqoBCglSdW5IZWFkZXISDgoGcnVuX2lkGAEgASgJEhIKCnJ1bGVzX2pzb24YAiABKAkSEgoKcGFydGl0aW9ucxgDIAEoDRIPCgdvdXRfZGlyGAQgASgJEhIKCmlucHV0X3BhdGgYBSABKAkSEgoKYmF0Y2hfc2l6ZRgGIAEoDRITCgtwYXNzdGhyb3VnaBgHIAEoCBIXCg9zdGFydGVkX3VuaXhfbnMYCCABKAMihgEKCUJhdGNoTWV0YRIQCgh0cmFjZV9pZBgBIAEoBBIWCg5pbmdlc3RfdW5peF9ucxgCIAEoAxIUCgxmaXJzdF9vZmZzZXQYAyABKAQSEgoKZW5kX29mZnNldBgEIAEoBBISCgpmaXJzdF9saW5lGAUgASgEEhEKCWxhc3RfbGluZRgGIAEoBCIuCghSYXdMaW5lcxIMCgRkYXRhGAEgASgMEhQKDGxpbmVfbnVtYmVycxgCIAEoDCIXCgZUYWdTZXQSDQoFcGFpcnMYASADKAwixgEKBkV2ZW50cxINCgVjb3VudBgBIAEoDRISCgp0c19zZWNvbmRzGAIgASgMEg0KBXZhbHVlGAMgASgMEhIKCnR5cGVfaW5kZXgYBCABKAwSEQoJdHlwZV9kaWN0GAUgAygMEhIKCnVzZXJfaW5kZXgYBiABKAwSEQoJdXNlcl9kaWN0GAcgAygMEhUKDXRhZ19zZXRfaW5kZXgYCCABKAwSJQoIdGFnX3NldHMYCSADKAsyEy5waXBlbGluZS52MS5UYWdTZXQiQAoNQmF0Y2hDb3VudGVycxINCgVsaW5lcxgBIAEoBBIPCgdpbnZhbGlkGAIgASgEEg8KB2Ryb3BwZWQYAyABKAQi4gEKBUJhdGNoEiQKBG1ldGEYASABKAsyFi5waXBlbGluZS52MS5CYXRjaE1ldGESLAoIY291bnRlcnMYAiABKAsyGi5waXBlbGluZS52MS5CYXRjaENvdW50ZXJzEi0KDGRlYWRfbGV0dGVycxgDIAMoCzIXLnBpcGVsaW5lLnYxLkRlYWRMZXR0ZXISJAoDcmF3GAQgASgLMhUucGlwZWxpbmUudjEuUmF3TGluZXNIABIlCgZldmVudHMYBSABKAsyEy5waXBlbGluZS52MS5FdmVudHNIAEIJCgdwYXlsb2FkIkoKBUdyb3VwEgsKA2tleRgBIAEoDBINCgVjb3VudBgCIAEoAxILCgNzdW0YAyABKAMSCwoDbWluGAQgASgDEgsKA21heBgFIAEoAyJGCgtXaW5kb3dHcm91cBINCgVzdGFydBgBIAEoAxIMCgR0eXBlGAIgASgMEg0KBWNvdW50GAMgASgDEgsKA3N1bRgEIAEoAyKnAQoKUmVzdWx0UGFydBIjCgdieV90eXBlGAEgAygLMhIucGlwZWxpbmUudjEuR3JvdXASIwoHYnlfdXNlchgCIAMoCzISLnBpcGVsaW5lLnYxLkdyb3VwEiIKBmJ5X3RhZxgDIAMoCzISLnBpcGVsaW5lLnYxLkdyb3VwEisKCWJ5X3dpbmRvdxgEIAMoCzIYLnBpcGVsaW5lLnYxLldpbmRvd0dyb3VwItsBCgxTdGFnZU1ldHJpY3MSDQoFc3RhZ2UYASABKAkSEAoIbGFuZ3VhZ2UYAiABKAkSDwoHYnVzeV9ucxgDIAEoAxIPCgd3YWl0X25zGAQgASgDEhIKCmJhdGNoZXNfaW4YBSABKAQSEwoLYmF0Y2hlc19vdXQYBiABKAQSEQoJZXZlbnRzX2luGAcgASgEEhIKCmV2ZW50c19vdXQYCCABKAQSEwoLY3B1X3NlY29uZHMYCSABKAESFgoOcGVha19yc3NfYnl0ZXMYCiABKAQSCwoDcGlkGAsgASgFIm4KA0VuZBIPCgdiYXRjaGVzGAEgASgEEhYKDnBoeXNpY2FsX2xpbmVzGAIgASgEEhMKC2lucHV0X2J5dGVzGAMgASgEEikKBnN0YWdlcxgEIAMoCzIZLnBpcGVsaW5lLnYxLlN0YWdlTWV0cmljcyK2AQoMU3RhZ2VSZXF1ZXN0EigKBmhlYWRlchgBIAEoCzIWLnBpcGVsaW5lLnYxLlJ1bkhlYWRlckgAEiMKBWJhdGNoGAIgASgLMhIucGlwZWxpbmUudjEuQmF0Y2hIABIuCgtyZXN1bHRfcGFydBgDIAEoCzIXLnBpcGVsaW5lLnYxLlJlc3VsdFBhcnRIABIfCgNlbmQYBCABKAsyEC5waXBlbGluZS52MS5FbmRIAEIGCgRraW5kImEKDkxhdGVuY3lTdW1tYXJ5Eg4KBnA1MF9tcxgBIAEoARIOCgZwOTVfbXMYAiABKAESDgoGcDk5X21zGAMgASgBEg4KBm1heF9tcxgEIAEoARIPCgdzYW1wbGVzGAUgASgEIokCCgtSdW5Db21wbGV0ZRIOCgZydW5faWQYASABKAkSEAoIY2hlY2tzdW0YAiABKAkSDQoFbGluZXMYAyABKAQSDQoFdmFsaWQYBCABKAQSDwoHaW52YWxpZBgFIAEoBBIPCgdkcm9wcGVkGAYgASgEEhIKCmFnZ3JlZ2F0ZWQYByABKAQSDwoHYmF0Y2hlcxgIIAEoBBIyCg1iYXRjaF9sYXRlbmN5GAkgASgLMhsucGlwZWxpbmUudjEuTGF0ZW5jeVN1bW1hcnkSKQoGc3RhZ2VzGAogAygLMhkucGlwZWxpbmUudjEuU3RhZ2VNZXRyaWNzEhQKDHdhbGxfc2Vjb25kcxgLIAEoASJUCg1TdGFnZVJlc3BvbnNlEg0KA2FjaxgBIAEoBEgAEiwKCGNvbXBsZXRlGAIgASgLMhgucGlwZWxpbmUudjEuUnVuQ29tcGxldGVIAEIGCgRraW5kIqcBCgpSdW5SZXF1ZXN0EhIKCmlucHV0X3BhdGgYASABKAkSDwoHb3V0X2RpchgCIAEoCRISCgpydWxlc19qc29uGAMgASgJEhIKCmJhdGNoX3NpemUYBCABKA0SEgoKcGFydGl0aW9ucxgFIAEoDRITCgttYXhfd2FpdF9tcxgGIAEoDRITCgtwYXNzdGhyb3VnaBgHIAEoCBIOCgZ3aW5kb3cYCCABKA0inQEKC1J1blByb2dyZXNzEg4KBnJ1bl9pZBgBIAEoCRISCgpsaW5lc19yZWFkGAIgASgEEhIKCmJ5dGVzX3JlYWQYAyABKAQSEwoLaW5wdXRfYnl0ZXMYBCABKAQSFQoNYmF0Y2hlc19hY2tlZBgFIAEoBBIqCghjb21wbGV0ZRgGIAEoCzIYLnBpcGVsaW5lLnYxLlJ1bkNvbXBsZXRlIjAKDlB1Ymxpc2hSZXF1ZXN0Eg0KBWxpbmVzGAEgASgMEg8KB2VuZF9ydW4YAiABKAgiggEKD1B1Ymxpc2hSZXNwb25zZRIOCgZydW5faWQYASABKAkSEAoIdHJhY2VfaWQYAiABKAQSEgoKZmlyc3RfbGluZRgDIAEoBBINCgVsaW5lcxgEIAEoBBIqCghjb21wbGV0ZRgFIAEoCzIYLnBpcGVsaW5lLnYxLlJ1bkNvbXBsZXRlKoEBChBEZWFkTGV0dGVyUmVhc29uEiIKHkRFQURfTEVUVEVSX1JFQVNPTl9VTlNQRUNJRklFRBAAEiMKH0RFQURfTEVUVEVSX1JFQVNPTl9JTlZBTElEX0pTT04QARIkCiBERUFEX0xFVFRFUl9SRUFTT05fSU5WQUxJRF9FVkVOVBACMlQKDFBhcnNlU2VydmljZRJECgdQcm9jZXNzEhkucGlwZWxpbmUudjEuU3RhZ2VSZXF1ZXN0GhoucGlwZWxpbmUudjEuU3RhZ2VSZXNwb25zZSgBMAEyVAoMUnVsZXNTZXJ2aWNlEkQKB1Byb2Nlc3MSGS5waXBlbGluZS52MS5TdGFnZVJlcXVlc3QaGi5waXBlbGluZS52MS5TdGFnZVJlc3BvbnNlKAEwATJYChBBZ2dyZWdhdGVTZXJ2aWNlEkQKB1Byb2Nlc3MSGS5waXBlbGluZS52MS5TdGFnZVJlcXVlc3QaGi5waXBlbGluZS52MS5TdGFnZVJlc3BvbnNlKAEwATJTCgtTaW5rU2VydmljZRJECgdQcm9jZXNzEhkucGlwZWxpbmUudjEuU3RhZ2VSZXF1ZXN0GhoucGlwZWxpbmUudjEuU3RhZ2VSZXNwb25zZSgBMAEykQEKDUluZ2VzdFNlcnZpY2USOgoDUnVuEhcucGlwZWxpbmUudjEuUnVuUmVxdWVzdBoYLnBpcGVsaW5lLnYxLlJ1blByb2dyZXNzMAESRAoHUHVibGlzaBIbLnBpcGVsaW5lLnYxLlB1Ymxpc2hSZXF1ZXN0GhwucGlwZWxpbmUudjEuUHVibGlzaFJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChpwaXBlbGluZS92MS9waXBlbGluZS5wcm90bxILcGlwZWxpbmUudjEiWQoKRGVhZExldHRlchIMCgRsaW5lGAEgASgEEi0KBnJlYXNvbhgCIAEoDjIdLnBpcGVsaW5lLnYxLkRlYWRMZXR0ZXJSZWFzb24SDgoGZGV0YWlsGAMgASgJIu4BCglSdW5IZWFkZXISDgoGcnVuX2lkGAEgASgJEhIKCnJ1bGVzX2pzb24YAiABKAkSEgoKcGFydGl0aW9ucxgDIAEoDRIPCgdvdXRfZGlyGAQgASgJEhIKCmlucHV0X3BhdGgYBSABKAkSEgoKYmF0Y2hfc2l6ZRgGIAEoDRITCgtwYXNzdGhyb3VnaBgHIAEoCBIXCg9zdGFydGVkX3VuaXhfbnMYCCABKAMSFgoOY2hlY2twb2ludF9kaXIYCSABKAkSGQoRcmVzdW1lX2NoZWNrcG9pbnQYCiABKAQSDwoHYXR0ZW1wdBgLIAEoDSIgCgdCYXJyaWVyEhUKDWNoZWNrcG9pbnRfaWQYASABKAQihgEKCUJhdGNoTWV0YRIQCgh0cmFjZV9pZBgBIAEoBBIWCg5pbmdlc3RfdW5peF9ucxgCIAEoAxIUCgxmaXJzdF9vZmZzZXQYAyABKAQSEgoKZW5kX29mZnNldBgEIAEoBBISCgpmaXJzdF9saW5lGAUgASgEEhEKCWxhc3RfbGluZRgGIAEoBCIuCghSYXdMaW5lcxIMCgRkYXRhGAEgASgMEhQKDGxpbmVfbnVtYmVycxgCIAEoDCIXCgZUYWdTZXQSDQoFcGFpcnMYASADKAwixgEKBkV2ZW50cxINCgVjb3VudBgBIAEoDRISCgp0c19zZWNvbmRzGAIgASgMEg0KBXZhbHVlGAMgASgMEhIKCnR5cGVfaW5kZXgYBCABKAwSEQoJdHlwZV9kaWN0GAUgAygMEhIKCnVzZXJfaW5kZXgYBiABKAwSEQoJdXNlcl9kaWN0GAcgAygMEhUKDXRhZ19zZXRfaW5kZXgYCCABKAwSJQoIdGFnX3NldHMYCSADKAsyEy5waXBlbGluZS52MS5UYWdTZXQiQAoNQmF0Y2hDb3VudGVycxINCgVsaW5lcxgBIAEoBBIPCgdpbnZhbGlkGAIgASgEEg8KB2Ryb3BwZWQYAyABKAQi4gEKBUJhdGNoEiQKBG1ldGEYASABKAsyFi5waXBlbGluZS52MS5CYXRjaE1ldGESLAoIY291bnRlcnMYAiABKAsyGi5waXBlbGluZS52MS5CYXRjaENvdW50ZXJzEi0KDGRlYWRfbGV0dGVycxgDIAMoCzIXLnBpcGVsaW5lLnYxLkRlYWRMZXR0ZXISJAoDcmF3GAQgASgLMhUucGlwZWxpbmUudjEuUmF3TGluZXNIABIlCgZldmVudHMYBSABKAsyEy5waXBlbGluZS52MS5FdmVudHNIAEIJCgdwYXlsb2FkIkoKBUdyb3VwEgsKA2tleRgBIAEoDBINCgVjb3VudBgCIAEoAxILCgNzdW0YAyABKAMSCwoDbWluGAQgASgDEgsKA21heBgFIAEoAyJGCgtXaW5kb3dHcm91cBINCgVzdGFydBgBIAEoAxIMCgR0eXBlGAIgASgMEg0KBWNvdW50GAMgASgDEgsKA3N1bRgEIAEoAyKnAQoKUmVzdWx0UGFydBIjCgdieV90eXBlGAEgAygLMhIucGlwZWxpbmUudjEuR3JvdXASIwoHYnlfdXNlchgCIAMoCzISLnBpcGVsaW5lLnYxLkdyb3VwEiIKBmJ5X3RhZxgDIAMoCzISLnBpcGVsaW5lLnYxLkdyb3VwEisKCWJ5X3dpbmRvdxgEIAMoCzIYLnBpcGVsaW5lLnYxLldpbmRvd0dyb3VwItsBCgxTdGFnZU1ldHJpY3MSDQoFc3RhZ2UYASABKAkSEAoIbGFuZ3VhZ2UYAiABKAkSDwoHYnVzeV9ucxgDIAEoAxIPCgd3YWl0X25zGAQgASgDEhIKCmJhdGNoZXNfaW4YBSABKAQSEwoLYmF0Y2hlc19vdXQYBiABKAQSEQoJZXZlbnRzX2luGAcgASgEEhIKCmV2ZW50c19vdXQYCCABKAQSEwoLY3B1X3NlY29uZHMYCSABKAESFgoOcGVha19yc3NfYnl0ZXMYCiABKAQSCwoDcGlkGAsgASgFIm4KA0VuZBIPCgdiYXRjaGVzGAEgASgEEhYKDnBoeXNpY2FsX2xpbmVzGAIgASgEEhMKC2lucHV0X2J5dGVzGAMgASgEEikKBnN0YWdlcxgEIAMoCzIZLnBpcGVsaW5lLnYxLlN0YWdlTWV0cmljcyLfAQoMU3RhZ2VSZXF1ZXN0EigKBmhlYWRlchgBIAEoCzIWLnBpcGVsaW5lLnYxLlJ1bkhlYWRlckgAEiMKBWJhdGNoGAIgASgLMhIucGlwZWxpbmUudjEuQmF0Y2hIABIuCgtyZXN1bHRfcGFydBgDIAEoCzIXLnBpcGVsaW5lLnYxLlJlc3VsdFBhcnRIABIfCgNlbmQYBCABKAsyEC5waXBlbGluZS52MS5FbmRIABInCgdiYXJyaWVyGAUgASgLMhQucGlwZWxpbmUudjEuQmFycmllckgAQgYKBGtpbmQiYQoOTGF0ZW5jeVN1bW1hcnkSDgoGcDUwX21zGAEgASgBEg4KBnA5NV9tcxgCIAEoARIOCgZwOTlfbXMYAyABKAESDgoGbWF4X21zGAQgASgBEg8KB3NhbXBsZXMYBSABKAQiygIKC1J1bkNvbXBsZXRlEg4KBnJ1bl9pZBgBIAEoCRIQCghjaGVja3N1bRgCIAEoCRINCgVsaW5lcxgDIAEoBBINCgV2YWxpZBgEIAEoBBIPCgdpbnZhbGlkGAUgASgEEg8KB2Ryb3BwZWQYBiABKAQSEgoKYWdncmVnYXRlZBgHIAEoBBIPCgdiYXRjaGVzGAggASgEEjIKDWJhdGNoX2xhdGVuY3kYCSABKAsyGy5waXBlbGluZS52MS5MYXRlbmN5U3VtbWFyeRIpCgZzdGFnZXMYCiADKAsyGS5waXBlbGluZS52MS5TdGFnZU1ldHJpY3MSFAoMd2FsbF9zZWNvbmRzGAsgASgBEhAKCGF0dGVtcHRzGAwgASgNEhMKC2NoZWNrcG9pbnRzGA0gASgEEhgKEHJlcGxheWVkX2JhdGNoZXMYDiABKAQibwoNU3RhZ2VSZXNwb25zZRINCgNhY2sYASABKARIABIsCghjb21wbGV0ZRgCIAEoCzIYLnBpcGVsaW5lLnYxLlJ1bkNvbXBsZXRlSAASGQoPY2hlY2twb2ludF9kb25lGAMgASgESABCBgoEa2luZCK6AgoKUnVuUmVxdWVzdBISCgppbnB1dF9wYXRoGAEgASgJEg8KB291dF9kaXIYAiABKAkSEgoKcnVsZXNfanNvbhgDIAEoCRISCgpiYXRjaF9zaXplGAQgASgNEhIKCnBhcnRpdGlvbnMYBSABKA0SEwoLbWF4X3dhaXRfbXMYBiABKA0SEwoLcGFzc3Rocm91Z2gYByABKAgSDgoGd2luZG93GAggASgNEhYKDmNoZWNrcG9pbnRfZGlyGAkgASgJEh4KFmNoZWNrcG9pbnRfaW50ZXJ2YWxfbXMYCiABKA0SGwoTcmVjb3ZlcnlfdGltZW91dF9tcxgLIAEoDRIOCgZyZXN1bWUYDCABKAgSDgoGcnVuX2lkGA0gASgJEhwKFHByb2dyZXNzX2ludGVydmFsX21zGA4gASgNIokCCgtSdW5Qcm9ncmVzcxIOCgZydW5faWQYASABKAkSEgoKbGluZXNfcmVhZBgCIAEoBBISCgpieXRlc19yZWFkGAMgASgEEhMKC2lucHV0X2J5dGVzGAQgASgEEhUKDWJhdGNoZXNfYWNrZWQYBSABKAQSKgoIY29tcGxldGUYBiABKAsyGC5waXBlbGluZS52MS5SdW5Db21wbGV0ZRIPCgdhdHRlbXB0GAcgASgNEhIKCmNoZWNrcG9pbnQYCCABKAQSEwoLbGluZXNfYWNrZWQYCSABKAQSGgoScmVzdW1lZF9hZnRlcl9saW5lGAogASgEEhQKDGxhc3RfZmFpbHVyZRgLIAEoCSIwCg5QdWJsaXNoUmVxdWVzdBINCgVsaW5lcxgBIAEoDBIPCgdlbmRfcnVuGAIgASgIIoIBCg9QdWJsaXNoUmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEhAKCHRyYWNlX2lkGAIgASgEEhIKCmZpcnN0X2xpbmUYAyABKAQSDQoFbGluZXMYBCABKAQSKgoIY29tcGxldGUYBSABKAsyGC5waXBlbGluZS52MS5SdW5Db21wbGV0ZSqBAQoQRGVhZExldHRlclJlYXNvbhIiCh5ERUFEX0xFVFRFUl9SRUFTT05fVU5TUEVDSUZJRUQQABIjCh9ERUFEX0xFVFRFUl9SRUFTT05fSU5WQUxJRF9KU09OEAESJAogREVBRF9MRVRURVJfUkVBU09OX0lOVkFMSURfRVZFTlQQAjJUCgxQYXJzZVNlcnZpY2USRAoHUHJvY2VzcxIZLnBpcGVsaW5lLnYxLlN0YWdlUmVxdWVzdBoaLnBpcGVsaW5lLnYxLlN0YWdlUmVzcG9uc2UoATABMlQKDFJ1bGVzU2VydmljZRJECgdQcm9jZXNzEhkucGlwZWxpbmUudjEuU3RhZ2VSZXF1ZXN0GhoucGlwZWxpbmUudjEuU3RhZ2VSZXNwb25zZSgBMAEyWAoQQWdncmVnYXRlU2VydmljZRJECgdQcm9jZXNzEhkucGlwZWxpbmUudjEuU3RhZ2VSZXF1ZXN0GhoucGlwZWxpbmUudjEuU3RhZ2VSZXNwb25zZSgBMAEyUwoLU2lua1NlcnZpY2USRAoHUHJvY2VzcxIZLnBpcGVsaW5lLnYxLlN0YWdlUmVxdWVzdBoaLnBpcGVsaW5lLnYxLlN0YWdlUmVzcG9uc2UoATABMpEBCg1Jbmdlc3RTZXJ2aWNlEjoKA1J1bhIXLnBpcGVsaW5lLnYxLlJ1blJlcXVlc3QaGC5waXBlbGluZS52MS5SdW5Qcm9ncmVzczABEkQKB1B1Ymxpc2gSGy5waXBlbGluZS52MS5QdWJsaXNoUmVxdWVzdBocLnBpcGVsaW5lLnYxLlB1Ymxpc2hSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * One invalid input line.
@@ -132,6 +132,32 @@ export type RunHeader = Message<"pipeline.v1.RunHeader"> & {
    * @generated from field: int64 started_unix_ns = 8;
    */
   startedUnixNs: bigint;
+
+  /**
+   * Checkpointing (DESIGN.md §5, services/PIPELINE.md "Checkpoints and recovery"). Empty: the
+   * run is not checkpointed and no Barrier comes. Otherwise the directory in which the stateful
+   * stages (aggregate, sink) keep their snapshots of this run, one file per stage and
+   * checkpoint, each written under a temporary name and renamed into place.
+   *
+   * @generated from field: string checkpoint_dir = 9;
+   */
+  checkpointDir: string;
+
+  /**
+   * The checkpoint this attempt starts from. 0: a fresh start. N > 0: every stateful stage
+   * restores the state it saved at Barrier N before taking the next message, and the batches
+   * that follow are the ones after N, replayed from the file (trace ids continue from N's).
+   *
+   * @generated from field: uint64 resume_checkpoint = 10;
+   */
+  resumeCheckpoint: bigint;
+
+  /**
+   * Which attempt of the run this stream is, from 1; each recovery opens the chain again.
+   *
+   * @generated from field: uint32 attempt = 11;
+   */
+  attempt: number;
 };
 
 /**
@@ -140,6 +166,30 @@ export type RunHeader = Message<"pipeline.v1.RunHeader"> & {
  */
 export const RunHeaderSchema: GenMessage<RunHeader> = /*@__PURE__*/
   messageDesc(file_pipeline_v1_pipeline, 1);
+
+/**
+ * A checkpoint barrier, sent by ingest between two batches: every batch before it belongs to
+ * checkpoint N, none after it. Each stage forwards it in order, after every earlier batch; a
+ * stateful stage first saves its state as of the barrier. Barriers take no send credit and are
+ * not acknowledged by `ack`; the sink answers with `checkpoint_done` once it has saved.
+ *
+ * @generated from message pipeline.v1.Barrier
+ */
+export type Barrier = Message<"pipeline.v1.Barrier"> & {
+  /**
+   * From 1, increasing within a run across its attempts.
+   *
+   * @generated from field: uint64 checkpoint_id = 1;
+   */
+  checkpointId: bigint;
+};
+
+/**
+ * Describes the message pipeline.v1.Barrier.
+ * Use `create(BarrierSchema)` to create a new message.
+ */
+export const BarrierSchema: GenMessage<Barrier> = /*@__PURE__*/
+  messageDesc(file_pipeline_v1_pipeline, 2);
 
 /**
  * Bookkeeping that travels with a batch unchanged from ingest to sink.
@@ -192,7 +242,7 @@ export type BatchMeta = Message<"pipeline.v1.BatchMeta"> & {
  * Use `create(BatchMetaSchema)` to create a new message.
  */
 export const BatchMetaSchema: GenMessage<BatchMeta> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 2);
+  messageDesc(file_pipeline_v1_pipeline, 3);
 
 /**
  * Framed input lines, as ingest sends them to parse. Blank lines are already skipped; lines
@@ -222,7 +272,7 @@ export type RawLines = Message<"pipeline.v1.RawLines"> & {
  * Use `create(RawLinesSchema)` to create a new message.
  */
 export const RawLinesSchema: GenMessage<RawLines> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 3);
+  messageDesc(file_pipeline_v1_pipeline, 4);
 
 /**
  * The set of tags one event carries after the rules, as "name=value" entries sorted by bytes.
@@ -241,7 +291,7 @@ export type TagSet = Message<"pipeline.v1.TagSet"> & {
  * Use `create(TagSetSchema)` to create a new message.
  */
 export const TagSetSchema: GenMessage<TagSet> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 4);
+  messageDesc(file_pipeline_v1_pipeline, 5);
 
 /**
  * Valid events in columns. Every column has `count` entries.
@@ -313,7 +363,7 @@ export type Events = Message<"pipeline.v1.Events"> & {
  * Use `create(EventsSchema)` to create a new message.
  */
 export const EventsSchema: GenMessage<Events> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 5);
+  messageDesc(file_pipeline_v1_pipeline, 6);
 
 /**
  * What each stage learned about the batch's lines; added up by the sink.
@@ -348,7 +398,7 @@ export type BatchCounters = Message<"pipeline.v1.BatchCounters"> & {
  * Use `create(BatchCountersSchema)` to create a new message.
  */
 export const BatchCountersSchema: GenMessage<BatchCounters> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 6);
+  messageDesc(file_pipeline_v1_pipeline, 7);
 
 /**
  * One unit of work flowing down the chain.
@@ -399,7 +449,7 @@ export type Batch = Message<"pipeline.v1.Batch"> & {
  * Use `create(BatchSchema)` to create a new message.
  */
 export const BatchSchema: GenMessage<Batch> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 7);
+  messageDesc(file_pipeline_v1_pipeline, 8);
 
 /**
  * One aggregate group of §4.4 (byType, byUser, byTag).
@@ -440,7 +490,7 @@ export type Group = Message<"pipeline.v1.Group"> & {
  * Use `create(GroupSchema)` to create a new message.
  */
 export const GroupSchema: GenMessage<Group> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 8);
+  messageDesc(file_pipeline_v1_pipeline, 9);
 
 /**
  * One byWindow entry of §4.4.
@@ -476,7 +526,7 @@ export type WindowGroup = Message<"pipeline.v1.WindowGroup"> & {
  * Use `create(WindowGroupSchema)` to create a new message.
  */
 export const WindowGroupSchema: GenMessage<WindowGroup> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 9);
+  messageDesc(file_pipeline_v1_pipeline, 10);
 
 /**
  * Part of the final aggregates, sent by aggregate to sink after the last batch. Large results
@@ -511,7 +561,7 @@ export type ResultPart = Message<"pipeline.v1.ResultPart"> & {
  * Use `create(ResultPartSchema)` to create a new message.
  */
 export const ResultPartSchema: GenMessage<ResultPart> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 10);
+  messageDesc(file_pipeline_v1_pipeline, 11);
 
 /**
  * Per-stage measurements, gathered on the way down in the End message.
@@ -595,7 +645,7 @@ export type StageMetrics = Message<"pipeline.v1.StageMetrics"> & {
  * Use `create(StageMetricsSchema)` to create a new message.
  */
 export const StageMetricsSchema: GenMessage<StageMetrics> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 11);
+  messageDesc(file_pipeline_v1_pipeline, 12);
 
 /**
  * Sent after the last batch. Each stage appends its metrics and forwards it.
@@ -604,7 +654,7 @@ export const StageMetricsSchema: GenMessage<StageMetrics> = /*@__PURE__*/
  */
 export type End = Message<"pipeline.v1.End"> & {
   /**
-   * Number of batches sent before this message.
+   * Number of batches the run consists of (trace ids 1..batches), across attempts.
    *
    * @generated from field: uint64 batches = 1;
    */
@@ -635,7 +685,7 @@ export type End = Message<"pipeline.v1.End"> & {
  * Use `create(EndSchema)` to create a new message.
  */
 export const EndSchema: GenMessage<End> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 12);
+  messageDesc(file_pipeline_v1_pipeline, 13);
 
 /**
  * A message on a stage's inbound stream. Order: header, batches…, [result parts…,] end.
@@ -672,6 +722,12 @@ export type StageRequest = Message<"pipeline.v1.StageRequest"> & {
      */
     value: End;
     case: "end";
+  } | {
+    /**
+     * @generated from field: pipeline.v1.Barrier barrier = 5;
+     */
+    value: Barrier;
+    case: "barrier";
   } | { case: undefined; value?: undefined };
 };
 
@@ -680,7 +736,7 @@ export type StageRequest = Message<"pipeline.v1.StageRequest"> & {
  * Use `create(StageRequestSchema)` to create a new message.
  */
 export const StageRequestSchema: GenMessage<StageRequest> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 13);
+  messageDesc(file_pipeline_v1_pipeline, 14);
 
 /**
  * Latency percentiles in milliseconds.
@@ -719,7 +775,7 @@ export type LatencySummary = Message<"pipeline.v1.LatencySummary"> & {
  * Use `create(LatencySummarySchema)` to create a new message.
  */
 export const LatencySummarySchema: GenMessage<LatencySummary> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 14);
+  messageDesc(file_pipeline_v1_pipeline, 15);
 
 /**
  * The outcome of a run, produced by the sink and passed back up the chain to ingest.
@@ -789,6 +845,25 @@ export type RunComplete = Message<"pipeline.v1.RunComplete"> & {
    * @generated from field: double wall_seconds = 11;
    */
   wallSeconds: number;
+
+  /**
+   * Attempts the run took (1 when nothing failed) and the last checkpoint committed.
+   *
+   * @generated from field: uint32 attempts = 12;
+   */
+  attempts: number;
+
+  /**
+   * @generated from field: uint64 checkpoints = 13;
+   */
+  checkpoints: bigint;
+
+  /**
+   * Batches sent again after a recovery (those after the checkpoint resumed from).
+   *
+   * @generated from field: uint64 replayed_batches = 14;
+   */
+  replayedBatches: bigint;
 };
 
 /**
@@ -796,7 +871,7 @@ export type RunComplete = Message<"pipeline.v1.RunComplete"> & {
  * Use `create(RunCompleteSchema)` to create a new message.
  */
 export const RunCompleteSchema: GenMessage<RunComplete> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 15);
+  messageDesc(file_pipeline_v1_pipeline, 16);
 
 /**
  * A message on a stage's outbound (reply) stream.
@@ -824,6 +899,16 @@ export type StageResponse = Message<"pipeline.v1.StageResponse"> & {
      */
     value: RunComplete;
     case: "complete";
+  } | {
+    /**
+     * The sink has saved its state for Barrier N, so every stateful stage has (aggregate saves
+     * before it forwards the barrier). Forwarded upstream unchanged; ingest then commits N: a
+     * later attempt resumes from it.
+     *
+     * @generated from field: uint64 checkpoint_done = 3;
+     */
+    value: bigint;
+    case: "checkpointDone";
   } | { case: undefined; value?: undefined };
 };
 
@@ -832,7 +917,7 @@ export type StageResponse = Message<"pipeline.v1.StageResponse"> & {
  * Use `create(StageResponseSchema)` to create a new message.
  */
 export const StageResponseSchema: GenMessage<StageResponse> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 16);
+  messageDesc(file_pipeline_v1_pipeline, 17);
 
 /**
  * Starts a run over a file.
@@ -895,6 +980,51 @@ export type RunRequest = Message<"pipeline.v1.RunRequest"> & {
    * @generated from field: uint32 window = 8;
    */
   window: number;
+
+  /**
+   * Checkpointing: the directory for checkpoint state (see RunHeader.checkpoint_dir; empty:
+   * the run is not checkpointed and a failure of any stage fails it).
+   *
+   * @generated from field: string checkpoint_dir = 9;
+   */
+  checkpointDir: string;
+
+  /**
+   * Time between barriers in milliseconds (default 500).
+   *
+   * @generated from field: uint32 checkpoint_interval_ms = 10;
+   */
+  checkpointIntervalMs: number;
+
+  /**
+   * How long ingest keeps trying to bring the chain back after a stage fails before the run
+   * fails (milliseconds, default 30000).
+   *
+   * @generated from field: uint32 recovery_timeout_ms = 11;
+   */
+  recoveryTimeoutMs: number;
+
+  /**
+   * Resume the run `run_id` from its last committed checkpoint in `checkpoint_dir` (after
+   * ingest itself was restarted). The other fields must match the original request.
+   *
+   * @generated from field: bool resume = 12;
+   */
+  resume: boolean;
+
+  /**
+   * The run id to use (default: a new random id); required with `resume`.
+   *
+   * @generated from field: string run_id = 13;
+   */
+  runId: string;
+
+  /**
+   * How often RunProgress is sent (milliseconds, default 1000, at least 50).
+   *
+   * @generated from field: uint32 progress_interval_ms = 14;
+   */
+  progressIntervalMs: number;
 };
 
 /**
@@ -902,7 +1032,7 @@ export type RunRequest = Message<"pipeline.v1.RunRequest"> & {
  * Use `create(RunRequestSchema)` to create a new message.
  */
 export const RunRequestSchema: GenMessage<RunRequest> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 17);
+  messageDesc(file_pipeline_v1_pipeline, 18);
 
 /**
  * Progress of a run, about once a second, and its completion.
@@ -945,6 +1075,40 @@ export type RunProgress = Message<"pipeline.v1.RunProgress"> & {
    * @generated from field: pipeline.v1.RunComplete complete = 6;
    */
   complete?: RunComplete | undefined;
+
+  /**
+   * The current attempt (from 1), the last committed checkpoint, and when the last recovery
+   * began and ended (Unix ms; 0 before any): a failed stage and its recovery, seen from ingest.
+   *
+   * @generated from field: uint32 attempt = 7;
+   */
+  attempt: number;
+
+  /**
+   * @generated from field: uint64 checkpoint = 8;
+   */
+  checkpoint: bigint;
+
+  /**
+   * Lines acknowledged by parse so far in this attempt, replays included, and the line the
+   * attempt resumed after (0 for a fresh start): progress across recoveries is
+   * resumed_after_line + lines acknowledged.
+   *
+   * @generated from field: uint64 lines_acked = 9;
+   */
+  linesAcked: bigint;
+
+  /**
+   * @generated from field: uint64 resumed_after_line = 10;
+   */
+  resumedAfterLine: bigint;
+
+  /**
+   * Why the last attempt failed ("parse failed: …"), empty when none has.
+   *
+   * @generated from field: string last_failure = 11;
+   */
+  lastFailure: string;
 };
 
 /**
@@ -952,7 +1116,7 @@ export type RunProgress = Message<"pipeline.v1.RunProgress"> & {
  * Use `create(RunProgressSchema)` to create a new message.
  */
 export const RunProgressSchema: GenMessage<RunProgress> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 18);
+  messageDesc(file_pipeline_v1_pipeline, 19);
 
 /**
  * Event lines published into ingest's live run.
@@ -981,7 +1145,7 @@ export type PublishRequest = Message<"pipeline.v1.PublishRequest"> & {
  * Use `create(PublishRequestSchema)` to create a new message.
  */
 export const PublishRequestSchema: GenMessage<PublishRequest> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 19);
+  messageDesc(file_pipeline_v1_pipeline, 20);
 
 /**
  * @generated from message pipeline.v1.PublishResponse
@@ -1026,7 +1190,7 @@ export type PublishResponse = Message<"pipeline.v1.PublishResponse"> & {
  * Use `create(PublishResponseSchema)` to create a new message.
  */
 export const PublishResponseSchema: GenMessage<PublishResponse> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 20);
+  messageDesc(file_pipeline_v1_pipeline, 21);
 
 /**
  * Why a line is a dead letter (DESIGN.md §4.4).

@@ -180,6 +180,17 @@ type RunHeader struct {
 	Passthrough bool `protobuf:"varint,7,opt,name=passthrough,proto3" json:"passthrough,omitempty"`
 	// Wall-clock start of the run (Unix nanoseconds), taken by ingest.
 	StartedUnixNs int64 `protobuf:"varint,8,opt,name=started_unix_ns,json=startedUnixNs,proto3" json:"started_unix_ns,omitempty"`
+	// Checkpointing (DESIGN.md §5, services/PIPELINE.md "Checkpoints and recovery"). Empty: the
+	// run is not checkpointed and no Barrier comes. Otherwise the directory in which the stateful
+	// stages (aggregate, sink) keep their snapshots of this run, one file per stage and
+	// checkpoint, each written under a temporary name and renamed into place.
+	CheckpointDir string `protobuf:"bytes,9,opt,name=checkpoint_dir,json=checkpointDir,proto3" json:"checkpoint_dir,omitempty"`
+	// The checkpoint this attempt starts from. 0: a fresh start. N > 0: every stateful stage
+	// restores the state it saved at Barrier N before taking the next message, and the batches
+	// that follow are the ones after N, replayed from the file (trace ids continue from N's).
+	ResumeCheckpoint uint64 `protobuf:"varint,10,opt,name=resume_checkpoint,json=resumeCheckpoint,proto3" json:"resume_checkpoint,omitempty"`
+	// Which attempt of the run this stream is, from 1; each recovery opens the chain again.
+	Attempt       uint32 `protobuf:"varint,11,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -270,6 +281,76 @@ func (x *RunHeader) GetStartedUnixNs() int64 {
 	return 0
 }
 
+func (x *RunHeader) GetCheckpointDir() string {
+	if x != nil {
+		return x.CheckpointDir
+	}
+	return ""
+}
+
+func (x *RunHeader) GetResumeCheckpoint() uint64 {
+	if x != nil {
+		return x.ResumeCheckpoint
+	}
+	return 0
+}
+
+func (x *RunHeader) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+// A checkpoint barrier, sent by ingest between two batches: every batch before it belongs to
+// checkpoint N, none after it. Each stage forwards it in order, after every earlier batch; a
+// stateful stage first saves its state as of the barrier. Barriers take no send credit and are
+// not acknowledged by `ack`; the sink answers with `checkpoint_done` once it has saved.
+type Barrier struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// From 1, increasing within a run across its attempts.
+	CheckpointId  uint64 `protobuf:"varint,1,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Barrier) Reset() {
+	*x = Barrier{}
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Barrier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Barrier) ProtoMessage() {}
+
+func (x *Barrier) ProtoReflect() protoreflect.Message {
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Barrier.ProtoReflect.Descriptor instead.
+func (*Barrier) Descriptor() ([]byte, []int) {
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Barrier) GetCheckpointId() uint64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
 // Bookkeeping that travels with a batch unchanged from ingest to sink.
 type BatchMeta struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -290,7 +371,7 @@ type BatchMeta struct {
 
 func (x *BatchMeta) Reset() {
 	*x = BatchMeta{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[2]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -302,7 +383,7 @@ func (x *BatchMeta) String() string {
 func (*BatchMeta) ProtoMessage() {}
 
 func (x *BatchMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[2]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -315,7 +396,7 @@ func (x *BatchMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchMeta.ProtoReflect.Descriptor instead.
 func (*BatchMeta) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{2}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *BatchMeta) GetTraceId() uint64 {
@@ -375,7 +456,7 @@ type RawLines struct {
 
 func (x *RawLines) Reset() {
 	*x = RawLines{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[3]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -387,7 +468,7 @@ func (x *RawLines) String() string {
 func (*RawLines) ProtoMessage() {}
 
 func (x *RawLines) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[3]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -400,7 +481,7 @@ func (x *RawLines) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RawLines.ProtoReflect.Descriptor instead.
 func (*RawLines) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{3}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RawLines) GetData() []byte {
@@ -427,7 +508,7 @@ type TagSet struct {
 
 func (x *TagSet) Reset() {
 	*x = TagSet{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[4]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +520,7 @@ func (x *TagSet) String() string {
 func (*TagSet) ProtoMessage() {}
 
 func (x *TagSet) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[4]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +533,7 @@ func (x *TagSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagSet.ProtoReflect.Descriptor instead.
 func (*TagSet) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{4}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TagSet) GetPairs() [][]byte {
@@ -487,7 +568,7 @@ type Events struct {
 
 func (x *Events) Reset() {
 	*x = Events{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[5]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +580,7 @@ func (x *Events) String() string {
 func (*Events) ProtoMessage() {}
 
 func (x *Events) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[5]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +593,7 @@ func (x *Events) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Events.ProtoReflect.Descriptor instead.
 func (*Events) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{5}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Events) GetCount() uint32 {
@@ -593,7 +674,7 @@ type BatchCounters struct {
 
 func (x *BatchCounters) Reset() {
 	*x = BatchCounters{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[6]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +686,7 @@ func (x *BatchCounters) String() string {
 func (*BatchCounters) ProtoMessage() {}
 
 func (x *BatchCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[6]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +699,7 @@ func (x *BatchCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCounters.ProtoReflect.Descriptor instead.
 func (*BatchCounters) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{6}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BatchCounters) GetLines() uint64 {
@@ -663,7 +744,7 @@ type Batch struct {
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[7]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -675,7 +756,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[7]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -688,7 +769,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{7}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Batch) GetMeta() *BatchMeta {
@@ -768,7 +849,7 @@ type Group struct {
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[8]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -780,7 +861,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[8]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -793,7 +874,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{8}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Group) GetKey() []byte {
@@ -845,7 +926,7 @@ type WindowGroup struct {
 
 func (x *WindowGroup) Reset() {
 	*x = WindowGroup{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[9]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +938,7 @@ func (x *WindowGroup) String() string {
 func (*WindowGroup) ProtoMessage() {}
 
 func (x *WindowGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[9]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +951,7 @@ func (x *WindowGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowGroup.ProtoReflect.Descriptor instead.
 func (*WindowGroup) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{9}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WindowGroup) GetStart() int64 {
@@ -915,7 +996,7 @@ type ResultPart struct {
 
 func (x *ResultPart) Reset() {
 	*x = ResultPart{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[10]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1008,7 @@ func (x *ResultPart) String() string {
 func (*ResultPart) ProtoMessage() {}
 
 func (x *ResultPart) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[10]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1021,7 @@ func (x *ResultPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultPart.ProtoReflect.Descriptor instead.
 func (*ResultPart) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{10}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ResultPart) GetByType() []*Group {
@@ -999,7 +1080,7 @@ type StageMetrics struct {
 
 func (x *StageMetrics) Reset() {
 	*x = StageMetrics{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[11]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1011,7 +1092,7 @@ func (x *StageMetrics) String() string {
 func (*StageMetrics) ProtoMessage() {}
 
 func (x *StageMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[11]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1024,7 +1105,7 @@ func (x *StageMetrics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageMetrics.ProtoReflect.Descriptor instead.
 func (*StageMetrics) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{11}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StageMetrics) GetStage() string {
@@ -1107,7 +1188,7 @@ func (x *StageMetrics) GetPid() int32 {
 // Sent after the last batch. Each stage appends its metrics and forwards it.
 type End struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Number of batches sent before this message.
+	// Number of batches the run consists of (trace ids 1..batches), across attempts.
 	Batches uint64 `protobuf:"varint,1,opt,name=batches,proto3" json:"batches,omitempty"`
 	// Physical lines in the input (blank lines included).
 	PhysicalLines uint64 `protobuf:"varint,2,opt,name=physical_lines,json=physicalLines,proto3" json:"physical_lines,omitempty"`
@@ -1120,7 +1201,7 @@ type End struct {
 
 func (x *End) Reset() {
 	*x = End{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[12]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1213,7 @@ func (x *End) String() string {
 func (*End) ProtoMessage() {}
 
 func (x *End) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[12]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1226,7 @@ func (x *End) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use End.ProtoReflect.Descriptor instead.
 func (*End) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{12}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *End) GetBatches() uint64 {
@@ -1185,6 +1266,7 @@ type StageRequest struct {
 	//	*StageRequest_Batch
 	//	*StageRequest_ResultPart
 	//	*StageRequest_End
+	//	*StageRequest_Barrier
 	Kind          isStageRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1192,7 +1274,7 @@ type StageRequest struct {
 
 func (x *StageRequest) Reset() {
 	*x = StageRequest{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[13]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1204,7 +1286,7 @@ func (x *StageRequest) String() string {
 func (*StageRequest) ProtoMessage() {}
 
 func (x *StageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[13]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1217,7 +1299,7 @@ func (x *StageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageRequest.ProtoReflect.Descriptor instead.
 func (*StageRequest) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{13}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StageRequest) GetKind() isStageRequest_Kind {
@@ -1263,6 +1345,15 @@ func (x *StageRequest) GetEnd() *End {
 	return nil
 }
 
+func (x *StageRequest) GetBarrier() *Barrier {
+	if x != nil {
+		if x, ok := x.Kind.(*StageRequest_Barrier); ok {
+			return x.Barrier
+		}
+	}
+	return nil
+}
+
 type isStageRequest_Kind interface {
 	isStageRequest_Kind()
 }
@@ -1284,6 +1375,10 @@ type StageRequest_End struct {
 	End *End `protobuf:"bytes,4,opt,name=end,proto3,oneof"`
 }
 
+type StageRequest_Barrier struct {
+	Barrier *Barrier `protobuf:"bytes,5,opt,name=barrier,proto3,oneof"`
+}
+
 func (*StageRequest_Header) isStageRequest_Kind() {}
 
 func (*StageRequest_Batch) isStageRequest_Kind() {}
@@ -1291,6 +1386,8 @@ func (*StageRequest_Batch) isStageRequest_Kind() {}
 func (*StageRequest_ResultPart) isStageRequest_Kind() {}
 
 func (*StageRequest_End) isStageRequest_Kind() {}
+
+func (*StageRequest_Barrier) isStageRequest_Kind() {}
 
 // Latency percentiles in milliseconds.
 type LatencySummary struct {
@@ -1306,7 +1403,7 @@ type LatencySummary struct {
 
 func (x *LatencySummary) Reset() {
 	*x = LatencySummary{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[14]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1318,7 +1415,7 @@ func (x *LatencySummary) String() string {
 func (*LatencySummary) ProtoMessage() {}
 
 func (x *LatencySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[14]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1331,7 +1428,7 @@ func (x *LatencySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencySummary.ProtoReflect.Descriptor instead.
 func (*LatencySummary) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{14}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LatencySummary) GetP50Ms() float64 {
@@ -1386,14 +1483,19 @@ type RunComplete struct {
 	// Every stage's metrics, ingest first, sink last.
 	Stages []*StageMetrics `protobuf:"bytes,10,rep,name=stages,proto3" json:"stages,omitempty"`
 	// Wall time from ingest's start to the sink's last write (seconds).
-	WallSeconds   float64 `protobuf:"fixed64,11,opt,name=wall_seconds,json=wallSeconds,proto3" json:"wall_seconds,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WallSeconds float64 `protobuf:"fixed64,11,opt,name=wall_seconds,json=wallSeconds,proto3" json:"wall_seconds,omitempty"`
+	// Attempts the run took (1 when nothing failed) and the last checkpoint committed.
+	Attempts    uint32 `protobuf:"varint,12,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	Checkpoints uint64 `protobuf:"varint,13,opt,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	// Batches sent again after a recovery (those after the checkpoint resumed from).
+	ReplayedBatches uint64 `protobuf:"varint,14,opt,name=replayed_batches,json=replayedBatches,proto3" json:"replayed_batches,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RunComplete) Reset() {
 	*x = RunComplete{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[15]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1507,7 @@ func (x *RunComplete) String() string {
 func (*RunComplete) ProtoMessage() {}
 
 func (x *RunComplete) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[15]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1520,7 @@ func (x *RunComplete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunComplete.ProtoReflect.Descriptor instead.
 func (*RunComplete) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{15}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RunComplete) GetRunId() string {
@@ -1498,6 +1600,27 @@ func (x *RunComplete) GetWallSeconds() float64 {
 	return 0
 }
 
+func (x *RunComplete) GetAttempts() uint32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *RunComplete) GetCheckpoints() uint64 {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return 0
+}
+
+func (x *RunComplete) GetReplayedBatches() uint64 {
+	if x != nil {
+		return x.ReplayedBatches
+	}
+	return 0
+}
+
 // A message on a stage's outbound (reply) stream.
 type StageResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1505,6 +1628,7 @@ type StageResponse struct {
 	//
 	//	*StageResponse_Ack
 	//	*StageResponse_Complete
+	//	*StageResponse_CheckpointDone
 	Kind          isStageResponse_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1512,7 +1636,7 @@ type StageResponse struct {
 
 func (x *StageResponse) Reset() {
 	*x = StageResponse{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[16]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +1648,7 @@ func (x *StageResponse) String() string {
 func (*StageResponse) ProtoMessage() {}
 
 func (x *StageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[16]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +1661,7 @@ func (x *StageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageResponse.ProtoReflect.Descriptor instead.
 func (*StageResponse) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{16}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StageResponse) GetKind() isStageResponse_Kind {
@@ -1565,6 +1689,15 @@ func (x *StageResponse) GetComplete() *RunComplete {
 	return nil
 }
 
+func (x *StageResponse) GetCheckpointDone() uint64 {
+	if x != nil {
+		if x, ok := x.Kind.(*StageResponse_CheckpointDone); ok {
+			return x.CheckpointDone
+		}
+	}
+	return 0
+}
+
 type isStageResponse_Kind interface {
 	isStageResponse_Kind()
 }
@@ -1580,9 +1713,18 @@ type StageResponse_Complete struct {
 	Complete *RunComplete `protobuf:"bytes,2,opt,name=complete,proto3,oneof"`
 }
 
+type StageResponse_CheckpointDone struct {
+	// The sink has saved its state for Barrier N, so every stateful stage has (aggregate saves
+	// before it forwards the barrier). Forwarded upstream unchanged; ingest then commits N: a
+	// later attempt resumes from it.
+	CheckpointDone uint64 `protobuf:"varint,3,opt,name=checkpoint_done,json=checkpointDone,proto3,oneof"`
+}
+
 func (*StageResponse_Ack) isStageResponse_Kind() {}
 
 func (*StageResponse_Complete) isStageResponse_Kind() {}
+
+func (*StageResponse_CheckpointDone) isStageResponse_Kind() {}
 
 // Starts a run over a file.
 type RunRequest struct {
@@ -1602,14 +1744,29 @@ type RunRequest struct {
 	// Pass-through mode (see RunHeader.passthrough).
 	Passthrough bool `protobuf:"varint,7,opt,name=passthrough,proto3" json:"passthrough,omitempty"`
 	// Batches in flight on each stream (default 8).
-	Window        uint32 `protobuf:"varint,8,opt,name=window,proto3" json:"window,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Window uint32 `protobuf:"varint,8,opt,name=window,proto3" json:"window,omitempty"`
+	// Checkpointing: the directory for checkpoint state (see RunHeader.checkpoint_dir; empty:
+	// the run is not checkpointed and a failure of any stage fails it).
+	CheckpointDir string `protobuf:"bytes,9,opt,name=checkpoint_dir,json=checkpointDir,proto3" json:"checkpoint_dir,omitempty"`
+	// Time between barriers in milliseconds (default 500).
+	CheckpointIntervalMs uint32 `protobuf:"varint,10,opt,name=checkpoint_interval_ms,json=checkpointIntervalMs,proto3" json:"checkpoint_interval_ms,omitempty"`
+	// How long ingest keeps trying to bring the chain back after a stage fails before the run
+	// fails (milliseconds, default 30000).
+	RecoveryTimeoutMs uint32 `protobuf:"varint,11,opt,name=recovery_timeout_ms,json=recoveryTimeoutMs,proto3" json:"recovery_timeout_ms,omitempty"`
+	// Resume the run `run_id` from its last committed checkpoint in `checkpoint_dir` (after
+	// ingest itself was restarted). The other fields must match the original request.
+	Resume bool `protobuf:"varint,12,opt,name=resume,proto3" json:"resume,omitempty"`
+	// The run id to use (default: a new random id); required with `resume`.
+	RunId string `protobuf:"bytes,13,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// How often RunProgress is sent (milliseconds, default 1000, at least 50).
+	ProgressIntervalMs uint32 `protobuf:"varint,14,opt,name=progress_interval_ms,json=progressIntervalMs,proto3" json:"progress_interval_ms,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *RunRequest) Reset() {
 	*x = RunRequest{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[17]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1621,7 +1778,7 @@ func (x *RunRequest) String() string {
 func (*RunRequest) ProtoMessage() {}
 
 func (x *RunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[17]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1634,7 +1791,7 @@ func (x *RunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequest.ProtoReflect.Descriptor instead.
 func (*RunRequest) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{17}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RunRequest) GetInputPath() string {
@@ -1693,6 +1850,48 @@ func (x *RunRequest) GetWindow() uint32 {
 	return 0
 }
 
+func (x *RunRequest) GetCheckpointDir() string {
+	if x != nil {
+		return x.CheckpointDir
+	}
+	return ""
+}
+
+func (x *RunRequest) GetCheckpointIntervalMs() uint32 {
+	if x != nil {
+		return x.CheckpointIntervalMs
+	}
+	return 0
+}
+
+func (x *RunRequest) GetRecoveryTimeoutMs() uint32 {
+	if x != nil {
+		return x.RecoveryTimeoutMs
+	}
+	return 0
+}
+
+func (x *RunRequest) GetResume() bool {
+	if x != nil {
+		return x.Resume
+	}
+	return false
+}
+
+func (x *RunRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *RunRequest) GetProgressIntervalMs() uint32 {
+	if x != nil {
+		return x.ProgressIntervalMs
+	}
+	return 0
+}
+
 // Progress of a run, about once a second, and its completion.
 type RunProgress struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1704,14 +1903,25 @@ type RunProgress struct {
 	// Batches acknowledged by parse.
 	BatchesAcked uint64 `protobuf:"varint,5,opt,name=batches_acked,json=batchesAcked,proto3" json:"batches_acked,omitempty"`
 	// Set on the last message.
-	Complete      *RunComplete `protobuf:"bytes,6,opt,name=complete,proto3" json:"complete,omitempty"`
+	Complete *RunComplete `protobuf:"bytes,6,opt,name=complete,proto3" json:"complete,omitempty"`
+	// The current attempt (from 1), the last committed checkpoint, and when the last recovery
+	// began and ended (Unix ms; 0 before any): a failed stage and its recovery, seen from ingest.
+	Attempt    uint32 `protobuf:"varint,7,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Checkpoint uint64 `protobuf:"varint,8,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// Lines acknowledged by parse so far in this attempt, replays included, and the line the
+	// attempt resumed after (0 for a fresh start): progress across recoveries is
+	// resumed_after_line + lines acknowledged.
+	LinesAcked       uint64 `protobuf:"varint,9,opt,name=lines_acked,json=linesAcked,proto3" json:"lines_acked,omitempty"`
+	ResumedAfterLine uint64 `protobuf:"varint,10,opt,name=resumed_after_line,json=resumedAfterLine,proto3" json:"resumed_after_line,omitempty"`
+	// Why the last attempt failed ("parse failed: …"), empty when none has.
+	LastFailure   string `protobuf:"bytes,11,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RunProgress) Reset() {
 	*x = RunProgress{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[18]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1723,7 +1933,7 @@ func (x *RunProgress) String() string {
 func (*RunProgress) ProtoMessage() {}
 
 func (x *RunProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[18]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1736,7 +1946,7 @@ func (x *RunProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunProgress.ProtoReflect.Descriptor instead.
 func (*RunProgress) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{18}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RunProgress) GetRunId() string {
@@ -1781,6 +1991,41 @@ func (x *RunProgress) GetComplete() *RunComplete {
 	return nil
 }
 
+func (x *RunProgress) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *RunProgress) GetCheckpoint() uint64 {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return 0
+}
+
+func (x *RunProgress) GetLinesAcked() uint64 {
+	if x != nil {
+		return x.LinesAcked
+	}
+	return 0
+}
+
+func (x *RunProgress) GetResumedAfterLine() uint64 {
+	if x != nil {
+		return x.ResumedAfterLine
+	}
+	return 0
+}
+
+func (x *RunProgress) GetLastFailure() string {
+	if x != nil {
+		return x.LastFailure
+	}
+	return ""
+}
+
 // Event lines published into ingest's live run.
 type PublishRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1795,7 +2040,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[19]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +2052,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[19]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +2065,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{19}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PublishRequest) GetLines() []byte {
@@ -1854,7 +2099,7 @@ type PublishResponse struct {
 
 func (x *PublishResponse) Reset() {
 	*x = PublishResponse{}
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[20]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +2111,7 @@ func (x *PublishResponse) String() string {
 func (*PublishResponse) ProtoMessage() {}
 
 func (x *PublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pipeline_v1_pipeline_proto_msgTypes[20]
+	mi := &file_pipeline_v1_pipeline_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1879,7 +2124,7 @@ func (x *PublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
 func (*PublishResponse) Descriptor() ([]byte, []int) {
-	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{20}
+	return file_pipeline_v1_pipeline_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PublishResponse) GetRunId() string {
@@ -1926,7 +2171,7 @@ const file_pipeline_v1_pipeline_proto_rawDesc = "" +
 	"DeadLetter\x12\x12\n" +
 	"\x04line\x18\x01 \x01(\x04R\x04line\x125\n" +
 	"\x06reason\x18\x02 \x01(\x0e2\x1d.pipeline.v1.DeadLetterReasonR\x06reason\x12\x16\n" +
-	"\x06detail\x18\x03 \x01(\tR\x06detail\"\x82\x02\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"\xf0\x02\n" +
 	"\tRunHeader\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1d\n" +
 	"\n" +
@@ -1940,7 +2185,13 @@ const file_pipeline_v1_pipeline_proto_rawDesc = "" +
 	"\n" +
 	"batch_size\x18\x06 \x01(\rR\tbatchSize\x12 \n" +
 	"\vpassthrough\x18\a \x01(\bR\vpassthrough\x12&\n" +
-	"\x0fstarted_unix_ns\x18\b \x01(\x03R\rstartedUnixNs\"\xca\x01\n" +
+	"\x0fstarted_unix_ns\x18\b \x01(\x03R\rstartedUnixNs\x12%\n" +
+	"\x0echeckpoint_dir\x18\t \x01(\tR\rcheckpointDir\x12+\n" +
+	"\x11resume_checkpoint\x18\n" +
+	" \x01(\x04R\x10resumeCheckpoint\x12\x18\n" +
+	"\aattempt\x18\v \x01(\rR\aattempt\".\n" +
+	"\aBarrier\x12#\n" +
+	"\rcheckpoint_id\x18\x01 \x01(\x04R\fcheckpointId\"\xca\x01\n" +
 	"\tBatchMeta\x12\x19\n" +
 	"\btrace_id\x18\x01 \x01(\x04R\atraceId\x12$\n" +
 	"\x0eingest_unix_ns\x18\x02 \x01(\x03R\fingestUnixNs\x12!\n" +
@@ -2018,20 +2269,21 @@ const file_pipeline_v1_pipeline_proto_rawDesc = "" +
 	"\x0ephysical_lines\x18\x02 \x01(\x04R\rphysicalLines\x12\x1f\n" +
 	"\vinput_bytes\x18\x03 \x01(\x04R\n" +
 	"inputBytes\x121\n" +
-	"\x06stages\x18\x04 \x03(\v2\x19.pipeline.v1.StageMetricsR\x06stages\"\xd6\x01\n" +
+	"\x06stages\x18\x04 \x03(\v2\x19.pipeline.v1.StageMetricsR\x06stages\"\x88\x02\n" +
 	"\fStageRequest\x120\n" +
 	"\x06header\x18\x01 \x01(\v2\x16.pipeline.v1.RunHeaderH\x00R\x06header\x12*\n" +
 	"\x05batch\x18\x02 \x01(\v2\x12.pipeline.v1.BatchH\x00R\x05batch\x12:\n" +
 	"\vresult_part\x18\x03 \x01(\v2\x17.pipeline.v1.ResultPartH\x00R\n" +
 	"resultPart\x12$\n" +
-	"\x03end\x18\x04 \x01(\v2\x10.pipeline.v1.EndH\x00R\x03endB\x06\n" +
+	"\x03end\x18\x04 \x01(\v2\x10.pipeline.v1.EndH\x00R\x03end\x120\n" +
+	"\abarrier\x18\x05 \x01(\v2\x14.pipeline.v1.BarrierH\x00R\abarrierB\x06\n" +
 	"\x04kind\"\x86\x01\n" +
 	"\x0eLatencySummary\x12\x15\n" +
 	"\x06p50_ms\x18\x01 \x01(\x01R\x05p50Ms\x12\x15\n" +
 	"\x06p95_ms\x18\x02 \x01(\x01R\x05p95Ms\x12\x15\n" +
 	"\x06p99_ms\x18\x03 \x01(\x01R\x05p99Ms\x12\x15\n" +
 	"\x06max_ms\x18\x04 \x01(\x01R\x05maxMs\x12\x18\n" +
-	"\asamples\x18\x05 \x01(\x04R\asamples\"\xf2\x02\n" +
+	"\asamples\x18\x05 \x01(\x04R\asamples\"\xdb\x03\n" +
 	"\vRunComplete\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1a\n" +
 	"\bchecksum\x18\x02 \x01(\tR\bchecksum\x12\x14\n" +
@@ -2046,11 +2298,15 @@ const file_pipeline_v1_pipeline_proto_rawDesc = "" +
 	"\rbatch_latency\x18\t \x01(\v2\x1b.pipeline.v1.LatencySummaryR\fbatchLatency\x121\n" +
 	"\x06stages\x18\n" +
 	" \x03(\v2\x19.pipeline.v1.StageMetricsR\x06stages\x12!\n" +
-	"\fwall_seconds\x18\v \x01(\x01R\vwallSeconds\"c\n" +
+	"\fwall_seconds\x18\v \x01(\x01R\vwallSeconds\x12\x1a\n" +
+	"\battempts\x18\f \x01(\rR\battempts\x12 \n" +
+	"\vcheckpoints\x18\r \x01(\x04R\vcheckpoints\x12)\n" +
+	"\x10replayed_batches\x18\x0e \x01(\x04R\x0freplayedBatches\"\x8e\x01\n" +
 	"\rStageResponse\x12\x12\n" +
 	"\x03ack\x18\x01 \x01(\x04H\x00R\x03ack\x126\n" +
-	"\bcomplete\x18\x02 \x01(\v2\x18.pipeline.v1.RunCompleteH\x00R\bcompleteB\x06\n" +
-	"\x04kind\"\xfc\x01\n" +
+	"\bcomplete\x18\x02 \x01(\v2\x18.pipeline.v1.RunCompleteH\x00R\bcomplete\x12)\n" +
+	"\x0fcheckpoint_done\x18\x03 \x01(\x04H\x00R\x0echeckpointDoneB\x06\n" +
+	"\x04kind\"\xea\x03\n" +
 	"\n" +
 	"RunRequest\x12\x1d\n" +
 	"\n" +
@@ -2065,7 +2321,14 @@ const file_pipeline_v1_pipeline_proto_rawDesc = "" +
 	"partitions\x12\x1e\n" +
 	"\vmax_wait_ms\x18\x06 \x01(\rR\tmaxWaitMs\x12 \n" +
 	"\vpassthrough\x18\a \x01(\bR\vpassthrough\x12\x16\n" +
-	"\x06window\x18\b \x01(\rR\x06window\"\xde\x01\n" +
+	"\x06window\x18\b \x01(\rR\x06window\x12%\n" +
+	"\x0echeckpoint_dir\x18\t \x01(\tR\rcheckpointDir\x124\n" +
+	"\x16checkpoint_interval_ms\x18\n" +
+	" \x01(\rR\x14checkpointIntervalMs\x12.\n" +
+	"\x13recovery_timeout_ms\x18\v \x01(\rR\x11recoveryTimeoutMs\x12\x16\n" +
+	"\x06resume\x18\f \x01(\bR\x06resume\x12\x15\n" +
+	"\x06run_id\x18\r \x01(\tR\x05runId\x120\n" +
+	"\x14progress_interval_ms\x18\x0e \x01(\rR\x12progressIntervalMs\"\x8a\x03\n" +
 	"\vRunProgress\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1d\n" +
 	"\n" +
@@ -2075,7 +2338,16 @@ const file_pipeline_v1_pipeline_proto_rawDesc = "" +
 	"\vinput_bytes\x18\x04 \x01(\x04R\n" +
 	"inputBytes\x12#\n" +
 	"\rbatches_acked\x18\x05 \x01(\x04R\fbatchesAcked\x124\n" +
-	"\bcomplete\x18\x06 \x01(\v2\x18.pipeline.v1.RunCompleteR\bcomplete\"?\n" +
+	"\bcomplete\x18\x06 \x01(\v2\x18.pipeline.v1.RunCompleteR\bcomplete\x12\x18\n" +
+	"\aattempt\x18\a \x01(\rR\aattempt\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\b \x01(\x04R\n" +
+	"checkpoint\x12\x1f\n" +
+	"\vlines_acked\x18\t \x01(\x04R\n" +
+	"linesAcked\x12,\n" +
+	"\x12resumed_after_line\x18\n" +
+	" \x01(\x04R\x10resumedAfterLine\x12!\n" +
+	"\flast_failure\x18\v \x01(\tR\vlastFailure\"?\n" +
 	"\x0ePublishRequest\x12\x14\n" +
 	"\x05lines\x18\x01 \x01(\fR\x05lines\x12\x17\n" +
 	"\aend_run\x18\x02 \x01(\bR\x06endRun\"\xae\x01\n" +
@@ -2116,70 +2388,72 @@ func file_pipeline_v1_pipeline_proto_rawDescGZIP() []byte {
 }
 
 var file_pipeline_v1_pipeline_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_pipeline_v1_pipeline_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_pipeline_v1_pipeline_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_pipeline_v1_pipeline_proto_goTypes = []any{
 	(DeadLetterReason)(0),   // 0: pipeline.v1.DeadLetterReason
 	(*DeadLetter)(nil),      // 1: pipeline.v1.DeadLetter
 	(*RunHeader)(nil),       // 2: pipeline.v1.RunHeader
-	(*BatchMeta)(nil),       // 3: pipeline.v1.BatchMeta
-	(*RawLines)(nil),        // 4: pipeline.v1.RawLines
-	(*TagSet)(nil),          // 5: pipeline.v1.TagSet
-	(*Events)(nil),          // 6: pipeline.v1.Events
-	(*BatchCounters)(nil),   // 7: pipeline.v1.BatchCounters
-	(*Batch)(nil),           // 8: pipeline.v1.Batch
-	(*Group)(nil),           // 9: pipeline.v1.Group
-	(*WindowGroup)(nil),     // 10: pipeline.v1.WindowGroup
-	(*ResultPart)(nil),      // 11: pipeline.v1.ResultPart
-	(*StageMetrics)(nil),    // 12: pipeline.v1.StageMetrics
-	(*End)(nil),             // 13: pipeline.v1.End
-	(*StageRequest)(nil),    // 14: pipeline.v1.StageRequest
-	(*LatencySummary)(nil),  // 15: pipeline.v1.LatencySummary
-	(*RunComplete)(nil),     // 16: pipeline.v1.RunComplete
-	(*StageResponse)(nil),   // 17: pipeline.v1.StageResponse
-	(*RunRequest)(nil),      // 18: pipeline.v1.RunRequest
-	(*RunProgress)(nil),     // 19: pipeline.v1.RunProgress
-	(*PublishRequest)(nil),  // 20: pipeline.v1.PublishRequest
-	(*PublishResponse)(nil), // 21: pipeline.v1.PublishResponse
+	(*Barrier)(nil),         // 3: pipeline.v1.Barrier
+	(*BatchMeta)(nil),       // 4: pipeline.v1.BatchMeta
+	(*RawLines)(nil),        // 5: pipeline.v1.RawLines
+	(*TagSet)(nil),          // 6: pipeline.v1.TagSet
+	(*Events)(nil),          // 7: pipeline.v1.Events
+	(*BatchCounters)(nil),   // 8: pipeline.v1.BatchCounters
+	(*Batch)(nil),           // 9: pipeline.v1.Batch
+	(*Group)(nil),           // 10: pipeline.v1.Group
+	(*WindowGroup)(nil),     // 11: pipeline.v1.WindowGroup
+	(*ResultPart)(nil),      // 12: pipeline.v1.ResultPart
+	(*StageMetrics)(nil),    // 13: pipeline.v1.StageMetrics
+	(*End)(nil),             // 14: pipeline.v1.End
+	(*StageRequest)(nil),    // 15: pipeline.v1.StageRequest
+	(*LatencySummary)(nil),  // 16: pipeline.v1.LatencySummary
+	(*RunComplete)(nil),     // 17: pipeline.v1.RunComplete
+	(*StageResponse)(nil),   // 18: pipeline.v1.StageResponse
+	(*RunRequest)(nil),      // 19: pipeline.v1.RunRequest
+	(*RunProgress)(nil),     // 20: pipeline.v1.RunProgress
+	(*PublishRequest)(nil),  // 21: pipeline.v1.PublishRequest
+	(*PublishResponse)(nil), // 22: pipeline.v1.PublishResponse
 }
 var file_pipeline_v1_pipeline_proto_depIdxs = []int32{
 	0,  // 0: pipeline.v1.DeadLetter.reason:type_name -> pipeline.v1.DeadLetterReason
-	5,  // 1: pipeline.v1.Events.tag_sets:type_name -> pipeline.v1.TagSet
-	3,  // 2: pipeline.v1.Batch.meta:type_name -> pipeline.v1.BatchMeta
-	7,  // 3: pipeline.v1.Batch.counters:type_name -> pipeline.v1.BatchCounters
+	6,  // 1: pipeline.v1.Events.tag_sets:type_name -> pipeline.v1.TagSet
+	4,  // 2: pipeline.v1.Batch.meta:type_name -> pipeline.v1.BatchMeta
+	8,  // 3: pipeline.v1.Batch.counters:type_name -> pipeline.v1.BatchCounters
 	1,  // 4: pipeline.v1.Batch.dead_letters:type_name -> pipeline.v1.DeadLetter
-	4,  // 5: pipeline.v1.Batch.raw:type_name -> pipeline.v1.RawLines
-	6,  // 6: pipeline.v1.Batch.events:type_name -> pipeline.v1.Events
-	9,  // 7: pipeline.v1.ResultPart.by_type:type_name -> pipeline.v1.Group
-	9,  // 8: pipeline.v1.ResultPart.by_user:type_name -> pipeline.v1.Group
-	9,  // 9: pipeline.v1.ResultPart.by_tag:type_name -> pipeline.v1.Group
-	10, // 10: pipeline.v1.ResultPart.by_window:type_name -> pipeline.v1.WindowGroup
-	12, // 11: pipeline.v1.End.stages:type_name -> pipeline.v1.StageMetrics
+	5,  // 5: pipeline.v1.Batch.raw:type_name -> pipeline.v1.RawLines
+	7,  // 6: pipeline.v1.Batch.events:type_name -> pipeline.v1.Events
+	10, // 7: pipeline.v1.ResultPart.by_type:type_name -> pipeline.v1.Group
+	10, // 8: pipeline.v1.ResultPart.by_user:type_name -> pipeline.v1.Group
+	10, // 9: pipeline.v1.ResultPart.by_tag:type_name -> pipeline.v1.Group
+	11, // 10: pipeline.v1.ResultPart.by_window:type_name -> pipeline.v1.WindowGroup
+	13, // 11: pipeline.v1.End.stages:type_name -> pipeline.v1.StageMetrics
 	2,  // 12: pipeline.v1.StageRequest.header:type_name -> pipeline.v1.RunHeader
-	8,  // 13: pipeline.v1.StageRequest.batch:type_name -> pipeline.v1.Batch
-	11, // 14: pipeline.v1.StageRequest.result_part:type_name -> pipeline.v1.ResultPart
-	13, // 15: pipeline.v1.StageRequest.end:type_name -> pipeline.v1.End
-	15, // 16: pipeline.v1.RunComplete.batch_latency:type_name -> pipeline.v1.LatencySummary
-	12, // 17: pipeline.v1.RunComplete.stages:type_name -> pipeline.v1.StageMetrics
-	16, // 18: pipeline.v1.StageResponse.complete:type_name -> pipeline.v1.RunComplete
-	16, // 19: pipeline.v1.RunProgress.complete:type_name -> pipeline.v1.RunComplete
-	16, // 20: pipeline.v1.PublishResponse.complete:type_name -> pipeline.v1.RunComplete
-	14, // 21: pipeline.v1.ParseService.Process:input_type -> pipeline.v1.StageRequest
-	14, // 22: pipeline.v1.RulesService.Process:input_type -> pipeline.v1.StageRequest
-	14, // 23: pipeline.v1.AggregateService.Process:input_type -> pipeline.v1.StageRequest
-	14, // 24: pipeline.v1.SinkService.Process:input_type -> pipeline.v1.StageRequest
-	18, // 25: pipeline.v1.IngestService.Run:input_type -> pipeline.v1.RunRequest
-	20, // 26: pipeline.v1.IngestService.Publish:input_type -> pipeline.v1.PublishRequest
-	17, // 27: pipeline.v1.ParseService.Process:output_type -> pipeline.v1.StageResponse
-	17, // 28: pipeline.v1.RulesService.Process:output_type -> pipeline.v1.StageResponse
-	17, // 29: pipeline.v1.AggregateService.Process:output_type -> pipeline.v1.StageResponse
-	17, // 30: pipeline.v1.SinkService.Process:output_type -> pipeline.v1.StageResponse
-	19, // 31: pipeline.v1.IngestService.Run:output_type -> pipeline.v1.RunProgress
-	21, // 32: pipeline.v1.IngestService.Publish:output_type -> pipeline.v1.PublishResponse
-	27, // [27:33] is the sub-list for method output_type
-	21, // [21:27] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	9,  // 13: pipeline.v1.StageRequest.batch:type_name -> pipeline.v1.Batch
+	12, // 14: pipeline.v1.StageRequest.result_part:type_name -> pipeline.v1.ResultPart
+	14, // 15: pipeline.v1.StageRequest.end:type_name -> pipeline.v1.End
+	3,  // 16: pipeline.v1.StageRequest.barrier:type_name -> pipeline.v1.Barrier
+	16, // 17: pipeline.v1.RunComplete.batch_latency:type_name -> pipeline.v1.LatencySummary
+	13, // 18: pipeline.v1.RunComplete.stages:type_name -> pipeline.v1.StageMetrics
+	17, // 19: pipeline.v1.StageResponse.complete:type_name -> pipeline.v1.RunComplete
+	17, // 20: pipeline.v1.RunProgress.complete:type_name -> pipeline.v1.RunComplete
+	17, // 21: pipeline.v1.PublishResponse.complete:type_name -> pipeline.v1.RunComplete
+	15, // 22: pipeline.v1.ParseService.Process:input_type -> pipeline.v1.StageRequest
+	15, // 23: pipeline.v1.RulesService.Process:input_type -> pipeline.v1.StageRequest
+	15, // 24: pipeline.v1.AggregateService.Process:input_type -> pipeline.v1.StageRequest
+	15, // 25: pipeline.v1.SinkService.Process:input_type -> pipeline.v1.StageRequest
+	19, // 26: pipeline.v1.IngestService.Run:input_type -> pipeline.v1.RunRequest
+	21, // 27: pipeline.v1.IngestService.Publish:input_type -> pipeline.v1.PublishRequest
+	18, // 28: pipeline.v1.ParseService.Process:output_type -> pipeline.v1.StageResponse
+	18, // 29: pipeline.v1.RulesService.Process:output_type -> pipeline.v1.StageResponse
+	18, // 30: pipeline.v1.AggregateService.Process:output_type -> pipeline.v1.StageResponse
+	18, // 31: pipeline.v1.SinkService.Process:output_type -> pipeline.v1.StageResponse
+	20, // 32: pipeline.v1.IngestService.Run:output_type -> pipeline.v1.RunProgress
+	22, // 33: pipeline.v1.IngestService.Publish:output_type -> pipeline.v1.PublishResponse
+	28, // [28:34] is the sub-list for method output_type
+	22, // [22:28] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_pipeline_v1_pipeline_proto_init() }
@@ -2187,19 +2461,21 @@ func file_pipeline_v1_pipeline_proto_init() {
 	if File_pipeline_v1_pipeline_proto != nil {
 		return
 	}
-	file_pipeline_v1_pipeline_proto_msgTypes[7].OneofWrappers = []any{
+	file_pipeline_v1_pipeline_proto_msgTypes[8].OneofWrappers = []any{
 		(*Batch_Raw)(nil),
 		(*Batch_Events)(nil),
 	}
-	file_pipeline_v1_pipeline_proto_msgTypes[13].OneofWrappers = []any{
+	file_pipeline_v1_pipeline_proto_msgTypes[14].OneofWrappers = []any{
 		(*StageRequest_Header)(nil),
 		(*StageRequest_Batch)(nil),
 		(*StageRequest_ResultPart)(nil),
 		(*StageRequest_End)(nil),
+		(*StageRequest_Barrier)(nil),
 	}
-	file_pipeline_v1_pipeline_proto_msgTypes[16].OneofWrappers = []any{
+	file_pipeline_v1_pipeline_proto_msgTypes[17].OneofWrappers = []any{
 		(*StageResponse_Ack)(nil),
 		(*StageResponse_Complete)(nil),
+		(*StageResponse_CheckpointDone)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2207,7 +2483,7 @@ func file_pipeline_v1_pipeline_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pipeline_v1_pipeline_proto_rawDesc), len(file_pipeline_v1_pipeline_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   5,
 		},
