@@ -3,12 +3,14 @@
 // otherwise builds them and starts a control server of its own, headless, on free ports with
 // pipeline/split.runtime.yaml, which supervises the five processes for the length of the run.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
-import { IngestService, type RunComplete } from '@modular-runtime/proto/pipeline/v1/pipeline';
+import { IngestService, type RunComplete, type RunProgress } from '@modular-runtime/proto/pipeline/v1/pipeline';
 import { TopologyService } from '@modular-runtime/proto/runtime/v1/topology';
 import { REPO_ROOT } from './monolith-runner.js';
 
@@ -36,7 +38,20 @@ export interface SplitArgs {
   controlUrl?: string;
   /** Progress lines on stderr (default true). */
   progress?: boolean;
+  /**
+   * Checkpoint the run so it survives the failure of any stage (default true): state under
+   * .runtime/checkpoints/<run id>, removed when the run ends.
+   */
+  checkpoint?: boolean;
+  checkpointIntervalMs?: number;
+  /** Every RunProgress ingest sends, and how often it sends them (ms). */
+  onProgress?: (p: RunProgress) => void;
+  progressIntervalMs?: number;
 }
+
+export const CHECKPOINT_ROOT = join(REPO_ROOT, '.runtime/checkpoints');
+/** How long the CLI waits for a restarted ingest before the run fails. */
+const INGEST_RECOVERY_MS = 30_000;
 
 /**
  * Builds parse (cargo), aggregate (go) and rules' generated code; idempotent and fast when nothing
@@ -152,43 +167,86 @@ export class SplitStack {
   }
 }
 
-/** Sends the file through the chain served by `controlUrl`; resolves with the sink's RunComplete. */
+/**
+ * Sends the file through the chain served by `controlUrl`; resolves with the sink's RunComplete.
+ * Ingest recovers from the failure of any later stage itself; when ingest dies, this resumes the
+ * run through its restarted instance from the last committed checkpoint.
+ */
 export async function runThroughStages(controlUrl: string, a: SplitArgs): Promise<RunComplete> {
-  const found = await stageAddresses(controlUrl);
-  const ingest = found.get('ingest');
-  if (!ingest) throw new SplitError(`the control server at ${controlUrl} has no live ingest stage`);
-  const client = createClient(
-    IngestService,
-    createGrpcTransport({ baseUrl: `http://${ingest}`, readMaxBytes: 64 << 20, writeMaxBytes: 64 << 20 }),
-  );
+  const runId = randomUUID();
+  const checkpointDir = a.checkpoint === false ? '' : join(CHECKPOINT_ROOT, runId);
   const t0 = performance.now();
   let lastLine = 0;
+  let resume = false;
+  let failingSince = 0;
   try {
-    for await (const p of client.run({
-      inputPath: a.input,
-      outDir: a.out,
-      rulesJson: a.rulesJson,
-      batchSize: a.batchSize ?? 0,
-      partitions: a.partitions ?? 0,
-      window: a.window ?? 0,
-      passthrough: a.passthrough ?? false,
-    })) {
-      if (p.complete) return p.complete;
-      if (a.progress !== false && performance.now() - lastLine >= 1000) {
-        lastLine = performance.now();
-        const secs = (performance.now() - t0) / 1000;
-        const pct = p.inputBytes > 0n ? Number((p.bytesRead * 100n) / p.inputBytes) : 100;
-        process.stderr.write(
-          `split: ${Number(p.linesRead).toLocaleString('en-US')} lines read (${pct}% of the file), ${Number(p.batchesAcked)} batches acknowledged, ` +
-            `${Math.round(Number(p.linesRead) / Math.max(secs, 1e-9)).toLocaleString('en-US')} lines/s\n`,
-        );
+    for (;;) {
+      const ingest = await ingestAddress(controlUrl, failingSince);
+      const client = createClient(
+        IngestService,
+        createGrpcTransport({ baseUrl: `http://${ingest}`, readMaxBytes: 64 << 20, writeMaxBytes: 64 << 20 }),
+      );
+      try {
+        for await (const p of client.run({
+          inputPath: a.input,
+          outDir: a.out,
+          rulesJson: a.rulesJson,
+          batchSize: a.batchSize ?? 0,
+          partitions: a.partitions ?? 0,
+          window: a.window ?? 0,
+          passthrough: a.passthrough ?? false,
+          checkpointDir,
+          checkpointIntervalMs: a.checkpointIntervalMs ?? 0,
+          progressIntervalMs: a.progressIntervalMs ?? 0,
+          runId,
+          resume,
+        })) {
+          failingSince = 0;
+          a.onProgress?.(p);
+          if (p.complete) return p.complete;
+          if (a.progress !== false && performance.now() - lastLine >= 1000) {
+            lastLine = performance.now();
+            const secs = (performance.now() - t0) / 1000;
+            const pct = p.inputBytes > 0n ? Number((p.bytesRead * 100n) / p.inputBytes) : 100;
+            const recovered = p.attempt > 1 ? `, attempt ${p.attempt} (from checkpoint ${p.checkpoint})` : '';
+            process.stderr.write(
+              `split: ${Number(p.linesRead).toLocaleString('en-US')} lines read (${pct}% of the file), ${Number(p.batchesAcked)} batches acknowledged, ` +
+                `${Math.round(Number(p.linesRead) / Math.max(secs, 1e-9)).toLocaleString('en-US')} lines/s${recovered}\n`,
+            );
+          }
+        }
+        throw new SplitError('split run failed: ingest ended the stream without a RunComplete');
+      } catch (e) {
+        if (e instanceof SplitError) throw e;
+        const err = ConnectError.from(e);
+        // ingest's own verdicts ("ingest: …") are final; a broken stream means ingest is gone
+        if (checkpointDir === '' || err.rawMessage.startsWith('ingest:') || err.code === Code.InvalidArgument || err.code === Code.NotFound) {
+          throw new SplitError(`split run failed [${Code[err.code]}]: ${err.rawMessage}`, err.code === Code.InvalidArgument || err.code === Code.NotFound ? 2 : 1);
+        }
+        if (failingSince === 0) failingSince = Date.now();
+        if (Date.now() - failingSince > INGEST_RECOVERY_MS) {
+          throw new SplitError(`split run failed: ingest did not come back within ${INGEST_RECOVERY_MS / 1000} s (${err.rawMessage})`);
+        }
+        if (a.progress !== false) process.stderr.write(`split: lost ingest (${err.rawMessage}); resuming the run from its last checkpoint\n`);
+        resume = true;
+        await new Promise((r) => setTimeout(r, 20));
       }
     }
-  } catch (e) {
-    const err = ConnectError.from(e);
-    throw new SplitError(`split run failed [${Code[err.code]}]: ${err.rawMessage}`, err.code === Code.InvalidArgument || err.code === Code.NotFound ? 2 : 1);
+  } finally {
+    if (checkpointDir !== '') rmSync(checkpointDir, { recursive: true, force: true });
   }
-  throw new SplitError('split run failed: ingest ended the stream without a RunComplete');
+}
+
+/** The live ingest's address; while recovering, waits for a restarted one (polling every 20 ms). */
+async function ingestAddress(controlUrl: string, failingSince: number): Promise<string> {
+  for (;;) {
+    const found = await stageAddresses(controlUrl).catch(() => new Map<string, string>());
+    const ingest = found.get('ingest');
+    if (ingest) return ingest;
+    if (failingSince === 0) throw new SplitError(`the control server at ${controlUrl} has no live ingest stage`);
+    if (Date.now() - failingSince > INGEST_RECOVERY_MS) throw new SplitError(`split run failed: ingest did not come back within ${INGEST_RECOVERY_MS / 1000} s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** The whole `run --mode split`: find or start the stages, run, report. */

@@ -65,17 +65,29 @@ export function frameFile(path: string, sink: LineSink, onBytes?: (n: number) =>
   }
 }
 
+/** Where to start framing: a file offset at the start of a line, and the lines before it. */
+export interface FramePosition {
+  offset: number;
+  linesBefore: number;
+}
+
 /**
  * frameFile in steps: frames one chunk (8 MiB) per step and yields, so an asynchronous caller
- * can wait (e.g. for backpressure) between chunks; returns the number of physical lines.
+ * can wait (e.g. for backpressure) between chunks; returns the number of physical lines. `from`
+ * resumes at a line start (a replay after a checkpoint); line numbers continue from it.
  */
-export function* frameFileSteps(path: string, sink: LineSink, onBytes?: (n: number) => void): Generator<void, number, void> {
+export function* frameFileSteps(
+  path: string,
+  sink: LineSink,
+  onBytes?: (n: number) => void,
+  from: FramePosition = { offset: 0, linesBefore: 0 },
+): Generator<void, number, void> {
   const fd = openSync(path, 'r');
   try {
     const buf = Buffer.allocUnsafe(CHUNK);
     let filled = 0;
-    let base = 0; // file offset of buf[0]
-    let lineNo = 0;
+    let base = from.offset; // file offset of buf[0]
+    let lineNo = from.linesBefore;
     // An overlong line is not kept: we only remember whether all of it was blank.
     let skipping = false;
     let skipBlank = true;
@@ -84,7 +96,7 @@ export function* frameFileSteps(path: string, sink: LineSink, onBytes?: (n: numb
       skipping = false;
     };
     for (;;) {
-      const n = readSync(fd, buf, filled, CHUNK - filled, null);
+      const n = readSync(fd, buf, filled, CHUNK - filled, base + filled);
       if (onBytes && n > 0) onBytes(n);
       const eof = n === 0;
       filled += n;

@@ -15,6 +15,8 @@ export interface BatcherOptions {
   maxBytes?: number;
   maxWaitMs?: number;
   now?: () => number;
+  /** Resuming after a checkpoint: where the first batch starts, and its trace id. */
+  start?: { offset: number; line: number; trace: bigint };
 }
 
 const ONE_MIB = 1024 * 1024;
@@ -53,9 +55,14 @@ export class Batcher implements LineSink {
     // A line is at most 1 MiB, so one more line always fits after a batch reaches maxBytes.
     this.data = Buffer.allocUnsafe(this.maxBytes + ONE_MIB + 2);
     this.lineNos = new Uint32Array(2 * Math.min(opts.batchSize, 16_384));
+    if (opts.start) {
+      this.firstOffset = opts.start.offset;
+      this.firstLine = opts.start.line;
+      this.nextTrace = opts.start.trace;
+    }
   }
 
-  /** Batches produced so far (sent or ready). */
+  /** Batches produced so far in the run (sent or ready): the last trace id. */
   get batches(): number {
     return Number(this.nextTrace - 1n);
   }

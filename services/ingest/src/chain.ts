@@ -28,6 +28,8 @@ export interface ChainOptions {
   window: number;
   /** Called for every acknowledged (or failed) batch, for the topology's activity report. */
   recordCall?: (target: string, method: string, latencyMs: number, ok: boolean, items: number, error?: string) => void;
+  /** The sink has saved checkpoint N (checkpointed runs). */
+  onCheckpointDone?: (n: bigint) => void;
 }
 
 interface Pending {
@@ -55,6 +57,8 @@ export class ChainStream {
   private readonly done: Promise<void>;
   private readonly cpu0 = processFigures().cpuSeconds;
   acked = 0n;
+  /** Lines in the batches parse has acknowledged. */
+  linesAcked = 0n;
   /** Batches handed to the stream so far, and the events (lines) they carried. */
   sent = 0n;
   private eventsSent = 0n;
@@ -74,7 +78,11 @@ export class ChainStream {
     return this.failure;
   }
 
-  private async read(responses: AsyncIterable<{ kind: { case: "ack"; value: bigint } | { case: "complete"; value: RunComplete } | { case: undefined } }>) {
+  private async read(
+    responses: AsyncIterable<{
+      kind: { case: "ack"; value: bigint } | { case: "complete"; value: RunComplete } | { case: "checkpointDone"; value: bigint } | { case: undefined };
+    }>,
+  ) {
     const d = this.opts.downstream;
     try {
       for await (const res of responses) {
@@ -83,10 +91,13 @@ export class ChainStream {
           if (p) {
             this.pending.delete(res.kind.value);
             this.opts.recordCall?.(d, PARSE_METHOD, performance.now() - p.t, true, p.events);
+            this.linesAcked += BigInt(p.events);
             p.resolve();
           }
           this.acked++;
           this.window.release();
+        } else if (res.kind.case === "checkpointDone") {
+          this.opts.onCheckpointDone?.(res.kind.value);
         } else if (res.kind.case === "complete") {
           this.complete = res.kind.value;
         }
@@ -130,11 +141,18 @@ export class ChainStream {
     return { acked };
   }
 
+  /** Sends Barrier N after the batches sent so far (it takes no credit). */
+  barrier(n: bigint): void {
+    if (this.failure) throw this.failure;
+    this.queue.push({ kind: { case: "barrier", value: { checkpointId: n } } });
+  }
+
   /**
    * Sends End, with ingest's StageMetrics for the run, and resolves with the RunComplete once it
-   * is back up the chain. `busyNs` is the time spent framing; `eventsIn` the lines read.
+   * is back up the chain. `busyNs` is the time spent framing; `eventsIn` the lines read;
+   * `batches` the run's batches across attempts (default: those this stream sent).
    */
-  async end(input: { physicalLines: number; inputBytes: number; eventsIn: number; busyNs: bigint }): Promise<RunComplete> {
+  async end(input: { physicalLines: number; inputBytes: number; eventsIn: number; busyNs: bigint; batches?: bigint }): Promise<RunComplete> {
     if (this.failure) throw this.failure;
     this.ended = true;
     const fig = processFigures();
@@ -143,7 +161,7 @@ export class ChainStream {
         case: "end",
         value: {
           // what was sent: a batch cut while a live run ended never went out
-          batches: this.sent,
+          batches: input.batches ?? this.sent,
           physicalLines: BigInt(input.physicalLines),
           inputBytes: BigInt(input.inputBytes),
           stages: [{

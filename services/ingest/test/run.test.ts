@@ -20,7 +20,7 @@ import type { TopologyService } from "@modular-runtime/proto/runtime/v1/topology
 import { createLogger } from "@modular-runtime/service-kit";
 import http2 from "node:http2";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -227,5 +227,129 @@ describe("live runs (Publish)", () => {
   it("refuses more than 4 MiB of lines", async () => {
     const e = await live().publish(create(PublishRequestSchema, { lines: new Uint8Array(MAX_PUBLISH_BYTES + 1) })).then(() => new Error("accepted"), (x: unknown) => ConnectError.from(x)) as ConnectError;
     expect([e.code, e.rawMessage]).toEqual([Code.InvalidArgument, `ingest: Publish takes at most 4194304 bytes of lines, got ${MAX_PUBLISH_BYTES + 1}`]);
+  });
+});
+
+/** Line numbers a raw batch carries. */
+const lineNos = (b: Batch) => (b.payload.case === "raw" ? [...new BigUint64Array(new Uint8Array(b.payload.value.lineNumbers).buffer)].map(Number) : []);
+
+/**
+ * A parse that confirms every barrier at once (as if the sink had saved it), and fails the
+ * stream with `failWith` after `failAfter` batches of attempt `failAttempt`.
+ */
+function checkpointing(opts: { failAfter?: number; failAttempt?: number; failWith?: Code; attempts: RunHeader[]; barriers: bigint[][] }) {
+  return async function* (requests: AsyncIterable<StageRequest>, s: Seen): AsyncIterable<StageResponse> {
+    let n = 0;
+    let header: RunHeader | undefined;
+    for await (const r of requests) {
+      if (r.kind.case === "header") {
+        header = s.header = r.kind.value;
+        opts.attempts.push(header);
+        opts.barriers.push([]);
+      } else if (r.kind.case === "batch") {
+        if (header?.attempt === (opts.failAttempt ?? 1) && n++ === opts.failAfter) {
+          throw new ConnectError("parse: rules failed: connection reset", opts.failWith ?? Code.Unavailable);
+        }
+        s.batches.push(r.kind.value);
+        yield create(StageResponseSchema, { kind: { case: "ack", value: r.kind.value.meta!.traceId } });
+      } else if (r.kind.case === "barrier") {
+        opts.barriers[opts.barriers.length - 1]!.push(r.kind.value.checkpointId);
+        yield create(StageResponseSchema, { kind: { case: "checkpointDone", value: r.kind.value.checkpointId } });
+      } else if (r.kind.case === "end") {
+        yield complete(s, r.kind.value.batches, r.kind.value.stages);
+        return;
+      }
+    }
+  };
+}
+
+describe("runIngest, checkpointed", () => {
+  const ckpt = () => mkdtempSync(join(dir, "ckpt-"));
+
+  it("sends barriers between batches and commits each confirmed one to ingest.json", async () => {
+    const attempts: RunHeader[] = [];
+    const barriers: bigint[][] = [];
+    behaviour = checkpointing({ attempts, barriers });
+    const checkpointDir = ckpt();
+    const out = await run({ inputPath: input(1000), batchSize: 10, window: 2, maxWaitMs: 1000, checkpointDir, checkpointIntervalMs: 1, runId: "r1" });
+    expect(barriers[0]!.length).toBeGreaterThan(3);
+    expect(barriers[0]).toEqual(barriers[0]!.map((_, i) => BigInt(i + 1)));
+    const commit = JSON.parse(readFileSync(join(checkpointDir, "ingest.json"), "utf8"));
+    expect(commit).toMatchObject({ runId: "r1", checkpoint: String(barriers[0]!.at(-1)), attempt: 1 });
+    // the committed position is a batch boundary: line 10·k, offset of the line after it
+    expect(commit.line % 10).toBe(0);
+    expect(commit.nextTrace).toBe(String(commit.line / 10 + 1));
+    expect(out.at(-1)!.complete).toMatchObject({ attempts: 1, replayedBatches: 0n, checkpoints: BigInt(commit.checkpoint) });
+  });
+
+  it("after a stage fails, opens the chain again from the last committed checkpoint and replays from there", async () => {
+    const attempts: RunHeader[] = [];
+    const barriers: bigint[][] = [];
+    behaviour = checkpointing({ attempts, barriers, failAfter: 40 });
+    const out = await run({ inputPath: input(1000), batchSize: 10, window: 2, maxWaitMs: 1000, checkpointDir: ckpt(), checkpointIntervalMs: 1, runId: "r2" });
+    expect(attempts.map((h) => h.attempt)).toEqual([1, 2]);
+    const resumed = attempts[1]!.resumeCheckpoint;
+    expect(resumed).toBeGreaterThan(0n);
+    expect(attempts[1]!.startedUnixNs).toBe(attempts[0]!.startedUnixNs);
+    // every batch of the second attempt comes after the resumed checkpoint, in order, to the end
+    const second = seen.batches.slice(40);
+    const first = Number(second[0]!.meta!.traceId);
+    expect(first).toBeLessThanOrEqual(41);
+    expect(second.map((b) => Number(b.meta!.traceId))).toEqual(Array.from({ length: 101 - first }, (_, i) => first + i));
+    expect(lineNos(second[0]!)[0]).toBe((first - 1) * 10 + 1);
+    expect(barriers[1]![0]).toBe(resumed + 1n);
+    const done = out.at(-1)!.complete!;
+    expect(done).toMatchObject({ attempts: 2, batches: 100n });
+    // the first attempt sent batches up to 41 (the one that failed), or 42 (window 2): those
+    // after the checkpoint are sent again
+    expect(Number(done.replayedBatches)).toBeGreaterThanOrEqual(42 - first);
+    expect(Number(done.replayedBatches)).toBeLessThanOrEqual(43 - first);
+    expect(out.some((p) => p.lastFailure === "ingest: parse failed: parse: rules failed: connection reset")).toBe(true);
+  });
+
+  it("does not retry a failure that is the run's own fault", async () => {
+    const attempts: RunHeader[] = [];
+    behaviour = checkpointing({ attempts, barriers: [], failAfter: 2, failWith: Code.InvalidArgument });
+    const e = await runError({ inputPath: input(50), batchSize: 10, checkpointDir: ckpt(), checkpointIntervalMs: 1 });
+    expect(e.code).toBe(Code.InvalidArgument);
+    expect(attempts).toHaveLength(1);
+  });
+
+  it("gives up when the chain does not come back within recovery_timeout_ms", async () => {
+    behaviour = async function* () {
+      yield* [];
+      throw new ConnectError("parse: rules failed: gone", Code.Unavailable);
+    };
+    const e = await runError({ inputPath: input(50), batchSize: 10, checkpointDir: ckpt(), recoveryTimeoutMs: 300 });
+    expect(e.code).toBe(Code.Unavailable);
+    expect(e.rawMessage).toMatch(/^ingest: gave up after 300 ms of failed attempts: /);
+  });
+
+  it("resumes a run from ingest.json (ingest itself was restarted)", async () => {
+    const attempts: RunHeader[] = [];
+    behaviour = checkpointing({ attempts, barriers: [] });
+    const checkpointDir = ckpt();
+    const path = input(100);
+    // lines 1–40 (batches 1–4) were committed as checkpoint 3 by the instance that died
+    const offset = Buffer.byteLength(Array.from({ length: 40 }, (_, i) => `{"n":${i + 1}}\n`).join(""));
+    writeFileSync(
+      join(checkpointDir, "ingest.json"),
+      JSON.stringify({ runId: "r3", inputPath: path, checkpoint: "3", offset, line: 40, nextTrace: "5", attempt: 2, startedUnixNs: "123" }),
+    );
+    const out = await run({ inputPath: path, batchSize: 10, maxWaitMs: 1000, checkpointDir, runId: "r3", resume: true });
+    expect(attempts[0]).toMatchObject({ attempt: 3, resumeCheckpoint: 3n, startedUnixNs: 123n });
+    expect(seen.batches.map((b) => Number(b.meta!.traceId))).toEqual([5, 6, 7, 8, 9, 10]);
+    expect(lineNos(seen.batches[0]!)[0]).toBe(41);
+    expect(seen.batches[0]!.meta).toMatchObject({ firstOffset: BigInt(offset), firstLine: 41n });
+    expect(out.at(-1)!.complete).toMatchObject({ batches: 10n, attempts: 3 });
+  });
+
+  it("refuses to resume another run's checkpoint", async () => {
+    const checkpointDir = ckpt();
+    const path = input(10);
+    writeFileSync(join(checkpointDir, "ingest.json"), JSON.stringify({ runId: "other", inputPath: path, checkpoint: "1" }));
+    const e = await runError({ inputPath: path, checkpointDir, runId: "r4", resume: true });
+    expect(e.code).toBe(Code.FailedPrecondition);
+    expect(e.rawMessage).toContain("belongs to run other");
   });
 });

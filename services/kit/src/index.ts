@@ -11,3 +11,4 @@ export { createLogger, newCorrelationId, type Logger, type LoggerOptions, type L
 export { AsyncQueue, CreditWindow, lookupAddress, processFigures, unixNanos } from "./stage.js";
 export { parseFlags, portFlag } from "./flags.js";
 export { serveService, type ServeOptions } from "./serve.js";
+export { crashPointFromEnv, maybeCrash, pruneSnapshots, writeFileAtomic, type CrashPoint, type CrashPointName } from "./checkpoint.js";

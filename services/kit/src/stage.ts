@@ -82,14 +82,14 @@ export class CreditWindow {
 }
 
 /**
- * Resolves a service name to the address of its newest live instance, retrying every 100 ms
- * until `timeoutMs`; then fails with UNAVAILABLE naming both stages.
+ * Resolves a service name to the address of its newest live instance, retrying every
+ * `retryMs` (default 100 ms) until `timeoutMs`; then fails with UNAVAILABLE naming both stages.
  */
 export async function lookupAddress(
   topology: Client<typeof TopologyService>,
   stage: string,
   name: string,
-  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+  opts: { timeoutMs?: number; signal?: AbortSignal; retryMs?: number } = {},
 ): Promise<string> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   let lastError = "";
@@ -107,7 +107,7 @@ export async function lookupAddress(
       const why = lastError ? ` (topology lookup failed: ${lastError})` : "";
       throw new ConnectError(`${stage}: downstream ${name} is not registered with the topology${why}`, Code.Unavailable);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, opts.retryMs ?? 100));
   }
 }
 

@@ -19,11 +19,19 @@ import {
   type StageRequest,
   type StageResponse,
 } from "@modular-runtime/proto/pipeline/v1/pipeline";
-import { processFigures, unixNanos, type Logger } from "@modular-runtime/service-kit";
+import {
+  crashPointFromEnv,
+  maybeCrash,
+  processFigures,
+  pruneSnapshots,
+  unixNanos,
+  writeFileAtomic,
+  type Logger,
+} from "@modular-runtime/service-kit";
 import { writeOutputs } from "@modular-runtime/pipeline/outputs";
 import { deadLetterLine, resultsParts, type Group, type WindowGroup } from "@modular-runtime/pipeline/results";
 import { percentile } from "@modular-runtime/pipeline/stats";
-import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 
 const REASONS: Record<number, "invalid_json" | "invalid_event"> = {
@@ -37,6 +45,13 @@ function fail(code: Code, message: string): never {
   throw new ConnectError(`sink: ${message}`, code);
 }
 
+/** Where dead-letters.ndjson stood at a checkpoint. */
+interface DeadLetterPosition {
+  bytes: number;
+  count: number;
+  lastLine: string;
+}
+
 /** Buffered appends to dead-letters.ndjson. */
 class DeadLetterFile {
   private fd: number;
@@ -44,9 +59,25 @@ class DeadLetterFile {
   private pendingChars = 0;
   count = 0;
   lastLine = 0n;
+  /** Bytes written to the file so far. */
+  bytes = 0;
 
-  constructor(path: string) {
-    this.fd = openSync(path, "w");
+  /** Starts the file empty, or (resuming) cut back to where it stood at a checkpoint. */
+  constructor(path: string, at?: DeadLetterPosition) {
+    if (at === undefined) {
+      this.fd = openSync(path, "w");
+      return;
+    }
+    this.fd = openSync(path, "r+");
+    ftruncateSync(this.fd, at.bytes);
+    this.bytes = at.bytes;
+    this.count = at.count;
+    this.lastLine = BigInt(at.lastLine);
+  }
+
+  position(): DeadLetterPosition {
+    this.flush();
+    return { bytes: this.bytes, count: this.count, lastLine: String(this.lastLine) };
   }
 
   append(batch: Batch): void {
@@ -69,13 +100,20 @@ class DeadLetterFile {
     if (this.pending.length === 0) return;
     const b = Buffer.from(this.pending.join(""), "utf8");
     let off = 0;
-    while (off < b.length) off += writeSync(this.fd, b, off, b.length - off);
+    while (off < b.length) off += writeSync(this.fd, b, off, b.length - off, this.bytes + off);
+    this.bytes += b.length;
     this.pending = [];
     this.pendingChars = 0;
   }
 
   close(): void {
     this.flush();
+    closeSync(this.fd);
+  }
+
+  /** Closes without writing what is pending (a superseded attempt must not touch the file). */
+  discard(): void {
+    this.pending = [];
     closeSync(this.fd);
   }
 }
@@ -91,6 +129,38 @@ function decodeKey(bytes: Uint8Array, family: string): string {
 function toGroup(g: WireGroup, family: string): Group {
   return { key: decodeKey(g.key, family), count: g.count, sum: g.sum, min: g.min, max: g.max };
 }
+
+const crash = crashPointFromEnv("sink", ["barrier", "saved", "end"]);
+
+/** The sink's state at a checkpoint: everything it has added up from the batches so far. */
+interface SinkState {
+  runId: string;
+  checkpoint: string;
+  lines: string;
+  invalid: string;
+  dropped: string;
+  batches: string;
+  latencies: number[];
+  deadLetters?: DeadLetterPosition;
+}
+
+const snapshotPath = (dir: string, n: bigint) => join(dir, `sink-${n}.json`);
+
+function loadState(header: RunHeader): SinkState {
+  const path = snapshotPath(header.checkpointDir, header.resumeCheckpoint);
+  let state: SinkState;
+  try {
+    state = JSON.parse(readFileSync(path, "utf8")) as SinkState;
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === "ENOENT" ? "not found in" : `unreadable (${(e as Error).message}) in`;
+    fail(Code.FailedPrecondition, `checkpoint ${header.resumeCheckpoint} of run ${header.runId} ${why} ${header.checkpointDir}`);
+  }
+  if (state.runId !== header.runId) fail(Code.FailedPrecondition, `checkpoint ${path} belongs to run ${state.runId}, not ${header.runId}`);
+  return state;
+}
+
+/** Attempts of a run this process is serving, so a new attempt ends the older one. */
+const attempts = new Map<string, { attempt: number; superseded: boolean }>();
 
 /** Serves one SinkService.Process stream. */
 export async function* sinkRun(requests: AsyncIterable<StageRequest>, log: Logger): AsyncGenerator<StageResponse> {
@@ -123,15 +193,24 @@ export async function* sinkRun(requests: AsyncIterable<StageRequest>, log: Logge
   } catch (e) {
     fail(Code.FailedPrecondition, `cannot create out_dir ${JSON.stringify(header.outDir)}: ${(e as Error).message}`);
   }
-  runLog.info(`run started: writing to ${header.outDir}${header.passthrough ? " (pass-through)" : ""}`);
+  const resumed = header.resumeCheckpoint > 0n ? loadState(header) : undefined;
+  const older = attempts.get(header.runId);
+  if (older) older.superseded = true;
+  const me = { attempt: header.attempt, superseded: false };
+  attempts.set(header.runId, me);
+  runLog.info(
+    `run started: writing to ${header.outDir}${header.passthrough ? " (pass-through)" : ""}` +
+      (resumed ? `, attempt ${header.attempt} from checkpoint ${header.resumeCheckpoint}` : ""),
+  );
 
-  const deadLetters = header.passthrough ? undefined : new DeadLetterFile(join(header.outDir, "dead-letters.ndjson"));
-  const latencies: number[] = [];
-  let lines = 0n;
-  let invalid = 0n;
-  let dropped = 0n;
-  let batches = 0n;
-  let expectTrace = 1n;
+  const deadLetters = header.passthrough ? undefined : new DeadLetterFile(join(header.outDir, "dead-letters.ndjson"), resumed?.deadLetters);
+  const latencies: number[] = resumed?.latencies ?? [];
+  let lines = BigInt(resumed?.lines ?? 0);
+  let invalid = BigInt(resumed?.invalid ?? 0);
+  let dropped = BigInt(resumed?.dropped ?? 0);
+  let batches = BigInt(resumed?.batches ?? 0);
+  let expectTrace = batches + 1n;
+  let checkpoint = header.resumeCheckpoint;
   const byType: Group[] = [];
   const byUser: Group[] = [];
   const byTag: Group[] = [];
@@ -142,6 +221,7 @@ export async function* sinkRun(requests: AsyncIterable<StageRequest>, log: Logge
   try {
     for (;;) {
       const r = await next();
+      if (me.superseded) fail(Code.Aborted, `attempt ${me.attempt} of run ${header.runId} was superseded by a newer attempt`);
       if (r.done) fail(Code.Aborted, "the stream ended before End");
       const t0 = process.hrtime.bigint();
       const kind = r.value.kind;
@@ -170,6 +250,28 @@ export async function* sinkRun(requests: AsyncIterable<StageRequest>, log: Logge
           byWindow.push({ start: Number(w.start), type: decodeKey(w.type, "byWindow"), count: w.count, sum: w.sum });
         }
         busyNs += process.hrtime.bigint() - t0;
+      } else if (kind.case === "barrier") {
+        const n = kind.value.checkpointId;
+        maybeCrash(crash, "barrier", n);
+        if (header.checkpointDir !== "") {
+          const state: SinkState = {
+            runId: header.runId,
+            checkpoint: String(n),
+            lines: String(lines),
+            invalid: String(invalid),
+            dropped: String(dropped),
+            batches: String(batches),
+            latencies,
+            deadLetters: deadLetters?.position(),
+          };
+          mkdirSync(header.checkpointDir, { recursive: true });
+          writeFileAtomic(snapshotPath(header.checkpointDir, n), JSON.stringify(state));
+          pruneSnapshots(header.checkpointDir, "sink-", ".json");
+          maybeCrash(crash, "saved", n);
+        }
+        checkpoint = n;
+        busyNs += process.hrtime.bigint() - t0;
+        yield create(StageResponseSchema, { kind: { case: "checkpointDone", value: n } });
       } else if (kind.case === "end") {
         end = kind.value;
         break;
@@ -178,9 +280,12 @@ export async function* sinkRun(requests: AsyncIterable<StageRequest>, log: Logge
       }
     }
   } catch (e) {
-    deadLetters?.close();
+    if (me.superseded) deadLetters?.discard();
+    else deadLetters?.close();
+    if (attempts.get(header.runId) === me) attempts.delete(header.runId);
     throw e;
   }
+  if (attempts.get(header.runId) === me) attempts.delete(header.runId);
 
   const t0 = process.hrtime.bigint();
   if (end.batches !== batches) fail(Code.DataLoss, `End says ${end.batches} batches were sent, ${batches} arrived`);
@@ -276,7 +381,9 @@ export async function* sinkRun(requests: AsyncIterable<StageRequest>, log: Logge
   }
   runLog.info(`run complete: ${lines} lines, ${invalid} invalid, ${dropped} dropped${checksum ? `, checksum ${checksum}` : ""}`, {
     wallSeconds: Number(wallNs) / 1e9,
+    attempt: header.attempt,
   });
+  maybeCrash(crash, "end", 0n);
   yield create(StageResponseSchema, {
     kind: {
       case: "complete",
@@ -292,6 +399,8 @@ export async function* sinkRun(requests: AsyncIterable<StageRequest>, log: Logge
         batchLatency,
         stages,
         wallSeconds: Number(wallNs) / 1e9,
+        attempts: Math.max(1, header.attempt),
+        checkpoints: checkpoint,
       }),
     },
   });

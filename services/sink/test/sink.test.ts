@@ -9,7 +9,7 @@ import {
 } from "@modular-runtime/proto/pipeline/v1/pipeline";
 import { createLogger } from "@modular-runtime/service-kit";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -141,5 +141,97 @@ describe("sink", () => {
     expect(responses.map((r) => r.kind.case)).toEqual(["ack", "complete"]);
     expect(JSON.parse(readFileSync(join(out, "metrics.json"), "utf8"))).toMatchObject({ mode: "split-passthrough", events: 2 });
     expect(() => readFileSync(join(out, "results.json"))).toThrow();
+  });
+});
+
+describe("sink, checkpointed", () => {
+  const barrier = (n: number): StageRequest => msg({ kind: { case: "barrier", value: { checkpointId: BigInt(n) } } });
+  const results = msg({ kind: { case: "resultPart", value: { byType: [g("click", 4, 40, 10, 10)] } } });
+  const end = (batches: number) => msg({ kind: { case: "end", value: { batches: BigInt(batches), physicalLines: 12n, inputBytes: 1n } } });
+  const dl = (n: number): [number, DeadLetterReason] => [n, DeadLetterReason.INVALID_JSON];
+
+  it("saves its state at each barrier, answers checkpoint_done, and keeps the three newest", async () => {
+    const out = join(dir, "ck-save");
+    const checkpointDir = join(dir, "ck-save-state");
+    const responses = await drive([
+      header(out, { checkpointDir }),
+      batch(1, 2, 1, 0, [dl(1)]),
+      barrier(1),
+      batch(2, 2, 0, 0),
+      barrier(2),
+      barrier(3),
+      batch(3, 2, 1, 0, [dl(6)]),
+      barrier(4),
+      results,
+      end(3),
+    ]);
+    expect(responses.filter((r) => r.kind.case === "checkpointDone").map((r) => r.kind.value)).toEqual([1n, 2n, 3n, 4n]);
+    expect(readdirSync(checkpointDir).sort()).toEqual(["sink-2.json", "sink-3.json", "sink-4.json"]);
+    const s2 = JSON.parse(readFileSync(join(checkpointDir, "sink-2.json"), "utf8"));
+    expect(s2).toMatchObject({ runId: "run-1", checkpoint: "2", lines: "4", invalid: "1", batches: "2", deadLetters: { count: 1, lastLine: "1" } });
+    expect(s2.deadLetters.bytes).toBe(readFileSync(join(out, "dead-letters.ndjson")).indexOf("\n") + 1);
+    expect(responses.at(-1)!.kind).toMatchObject({ case: "complete", value: { checkpoints: 4n } });
+  });
+
+  it("resumes from a checkpoint: counts as saved, dead letters cut back, results as if never interrupted", async () => {
+    const checkpointDir = join(dir, "ck-resume-state");
+    const straight = join(dir, "ck-straight");
+    const all = [batch(1, 2, 1, 0, [dl(1)]), batch(2, 2, 0, 0), batch(3, 2, 1, 0, [dl(6)])];
+    await drive([header(straight), ...all, results, end(3)]);
+    // attempt 1 saves checkpoint 1 after batch 1, gets batch 2 and 3 and then breaks
+    const out = join(dir, "ck-resumed");
+    const broken = async function* () {
+      yield header(out, { checkpointDir, attempt: 1 });
+      yield all[0]!;
+      yield barrier(1);
+      yield all[1]!;
+      yield all[2]!;
+      throw new ConnectError("aggregate went away", Code.Unavailable);
+    };
+    await expect(async () => {
+      for await (const _ of sinkRun(broken(), log)) void _;
+    }).rejects.toThrow("aggregate went away");
+    expect(readFileSync(join(out, "dead-letters.ndjson"), "utf8").split("\n").filter(Boolean)).toHaveLength(2);
+    // attempt 2 resumes from checkpoint 1: batches 2 and 3 again
+    const responses = await drive([header(out, { checkpointDir, attempt: 2, resumeCheckpoint: 1n }), all[1]!, all[2]!, results, end(3)]);
+    expect(responses.at(-1)!.kind).toMatchObject({ case: "complete", value: { lines: 6n, invalid: 2n, batches: 3n, attempts: 2 } });
+    for (const f of ["results.json", "dead-letters.ndjson"]) {
+      expect(readFileSync(join(out, f), "utf8")).toBe(readFileSync(join(straight, f), "utf8"));
+    }
+  });
+
+  it("fails with FAILED_PRECONDITION when the checkpoint to resume from is missing", async () => {
+    const e = await failure([header(join(dir, "ck-missing"), { checkpointDir: join(dir, "nowhere"), resumeCheckpoint: 7n })]);
+    expect(e.code).toBe(Code.FailedPrecondition);
+    expect(e.rawMessage).toBe(`sink: checkpoint 7 of run run-1 not found in ${join(dir, "nowhere")}`);
+  });
+
+  it("ends an older attempt of the same run when a newer one starts, without letting it write", async () => {
+    const out = join(dir, "ck-supersede");
+    const checkpointDir = join(dir, "ck-supersede-state");
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const older = async function* () {
+      yield header(out, { checkpointDir, attempt: 1 });
+      yield batch(1, 2, 1, 0, [dl(1)]);
+      yield barrier(1);
+      await gate;
+      yield batch(2, 2, 1, 0, [dl(3)]);
+    };
+    const olderRun = (async () => {
+      for await (const _ of sinkRun(older(), log)) void _;
+    })().then(() => undefined, (e: unknown) => ConnectError.from(e));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(join(checkpointDir, "sink-1.json"))).toBe(true);
+    const three = msg({ kind: { case: "resultPart", value: { byType: [g("click", 3, 30, 10, 10)] } } });
+    const newer = drive([header(out, { checkpointDir, attempt: 2, resumeCheckpoint: 1n }), batch(2, 2, 0, 0), three, end(2)]);
+    await newer;
+    release();
+    const e = await olderRun;
+    expect(e).toBeInstanceOf(ConnectError);
+    expect((e as ConnectError).code).toBe(Code.Aborted);
+    expect((e as ConnectError).rawMessage).toBe("sink: attempt 1 of run run-1 was superseded by a newer attempt");
+    // only the dead letter of batch 1 (from the checkpoint): the older attempt's line 3 never landed
+    expect(readFileSync(join(out, "dead-letters.ndjson"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l).line)).toEqual([1]);
   });
 });
