@@ -1,5 +1,9 @@
 """Runs the rules stage: python -m rules_service [--host 127.0.0.1] [--port 0] [--name rules]
-[--downstream aggregate] [--control-url URL] [--downstream-address HOST:PORT]"""
+[--downstream aggregate] [--control-url URL] [--downstream-address HOST:PORT]
+
+Environment (read here, once): MR_CONTROL_HTTP_URL, MR_CONTROL_TOKEN, MR_PROCESS_NAME, and for
+recovery tests MR_CRASH_AT=barrier:<N> with MR_CRASH_MARKER=<file> (services/PIPELINE.md).
+Prints JSON log lines; "serving RulesService on 127.0.0.1:PORT" once it accepts runs."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import sys
 import threading
 import time
 
+from .crash import CrashConfigError, parse_crash_point
 from .log import Logger
 
 
@@ -28,6 +33,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     log = Logger(args.name)
+    try:
+        crash = parse_crash_point(os.environ.get("MR_CRASH_AT"), os.environ.get("MR_CRASH_MARKER"))
+    except CrashConfigError as e:
+        log.error(f"startup failed: {e}")
+        print(f"rules: {e}", file=sys.stderr)
+        return 2
 
     from .server import Config, RulesServicer, make_server
     from .topology import Activity, Reporter, TopologyClient
@@ -39,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         control_url=args.control_url,
         control_token=token,
         downstream_address=args.downstream_address,
+        crash=crash,
     )
     activity = Activity()
     servicer = RulesServicer(cfg, log, activity)
@@ -46,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     server.start()
     reg_host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
     address = f"{reg_host}:{port}"
-    log.info(f"serving RulesService on {address}", port=port)
+    log.info(f"serving RulesService on {address}", port=port, crashAt=f"{crash.point}:{crash.checkpoint}" if crash else None)
 
     reporter = None
     if not args.no_register:
@@ -61,6 +73,16 @@ def main(argv: list[str] | None = None) -> int:
             process_name=os.environ.get("MR_PROCESS_NAME") or None,
         )
         reporter.start()
+
+    def warm_up() -> None:
+        # numpy and the engine load once the port is open and registration is out (at most a
+        # second later): a restarted process is found sooner, and a run arriving meanwhile
+        # waits only for what is still loading.
+        if reporter is not None:
+            reporter.registered.wait(1.0)
+        servicer.warm_up()
+
+    threading.Thread(target=warm_up, name="rules-warm-up", daemon=True).start()
 
     stop = threading.Event()
 

@@ -2,14 +2,20 @@
 (aggregate), following services/PIPELINE.md.
 
 Threads per run:
-- the gRPC handler thread reads the RunHeader, validates the rules, finds and opens the
-  downstream, then only writes responses upstream (acks, RunComplete) from a queue;
+- the gRPC handler thread reads the RunHeader, ends an older attempt of the same run still
+  streaming here, validates the rules, finds and opens the downstream, then only writes
+  responses upstream (acks, checkpoint_done, RunComplete) from a queue;
 - an inbound thread reads batches, applies the rules, waits for a send credit (window of 8
   batches sent and not yet acknowledged by the downstream), queues the result for the
-  downstream and queues the ack for upstream;
-- a downstream thread reads the downstream's acks (freeing credits) and its RunComplete;
+  downstream and queues the ack for upstream; a Barrier is queued for the downstream as it is,
+  behind the batches before it, without a credit and without an ack;
+- a downstream thread reads the downstream's acks (freeing credits), its checkpoint_done
+  (queued upstream at once) and its RunComplete;
 - gRPC's own thread writes the queued requests to the downstream.
 So receiving, working, sending downstream and acknowledging upstream all overlap.
+
+numpy and the rules engine are imported on first use (or by the warm-up __main__ starts once it
+serves), so a restarted process is serving and registered before they are loaded.
 """
 
 from __future__ import annotations
@@ -24,15 +30,17 @@ import time
 from collections import OrderedDict
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import grpc
 
-from .engine import BatchError, Engine
+from .crash import CrashPoint
 from .log import Logger
 from .pb import pb, pb_grpc
-from .rules import RulesError, parse_rules
 from .topology import Activity, TopologyClient, TopologyError
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 STAGE = "rules"
 LANGUAGE = "python"
@@ -50,6 +58,10 @@ CHANNEL_OPTIONS = GRPC_OPTIONS + [
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
+    # Subchannels (connections) are shared between channels to the same address by default,
+    # and so is their reconnect backoff: a run after a downstream died would inherit the dead
+    # connection's backoff. Each run's channel gets its own, connecting at once.
+    ("grpc.use_local_subchannel_pool", 1),
 ]
 
 
@@ -126,6 +138,7 @@ class Config:
     control_token: str | None = None
     downstream_address: str | None = None  # skips the lookup (tests)
     lookup_timeout_s: float = LOOKUP_TIMEOUT_S
+    crash: CrashPoint | None = None  # MR_CRASH_AT / MR_CRASH_MARKER (tests)
 
 
 class RulesServicer(pb_grpc.RulesServiceServicer):
@@ -135,21 +148,46 @@ class RulesServicer(pb_grpc.RulesServiceServicer):
         self.activity = activity or Activity()
         self.topology = TopologyClient(config.control_url, config.control_token)
         self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._runs: dict[str, _Run] = {}  # run id → the stream of its current attempt
         self._lock = threading.Lock()
 
     # -- shared state -----------------------------------------------------------------------
-    def engine_for(self, rules_json: str) -> Engine:
+    def engine_for(self, rules_json: str) -> "Engine":
+        """The engine for a rules text (cached); raises RulesError."""
         with self._lock:
             e = self._engines.get(rules_json)
             if e is not None:
                 self._engines.move_to_end(rules_json)
                 return e
+        from .engine import Engine  # numpy: loaded on first use, not at start-up
+        from .rules import parse_rules
+
         e = Engine(parse_rules(rules_json))
         with self._lock:
             self._engines[rules_json] = e
             while len(self._engines) > 16:
                 self._engines.popitem(last=False)
         return e
+
+    def warm_up(self) -> None:
+        """Loads numpy and the engine and builds the default rules' engine, so the first run
+        does not pay for them (started in the background once the server is serving)."""
+        try:
+            self.engine_for("")
+        except Exception as e:  # noqa: BLE001 - the first run loads it again and reports
+            self.log.warn(f"warm-up failed: {e!r}")
+
+    def _claim(self, run_id: str, run: "_Run") -> "_Run | None":
+        """Makes `run` the current stream of `run_id`; returns the one it replaces, if any."""
+        with self._lock:
+            old = self._runs.get(run_id)
+            self._runs[run_id] = run
+        return old
+
+    def _release(self, run_id: str, run: "_Run") -> None:
+        with self._lock:
+            if self._runs.get(run_id) is run:
+                del self._runs[run_id]
 
     def close(self) -> None:
         pass
@@ -166,6 +204,7 @@ class _Run:
         self.requests = requests
         self.context = context
         self.log = svc.log
+        self.run_log = svc.log
         self.window = CreditWindow(WINDOW)
         self.up: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self.down: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -175,6 +214,13 @@ class _Run:
         self.sent_at: dict[int, tuple[float, int]] = {}
         self.completed = False
         self.finished = threading.Event()
+        # Set once nothing more may go downstream (the run was cancelled, failed or superseded);
+        # with _state_lock it orders opening the downstream call against ending it.
+        self.ended = False
+        self._state_lock = threading.Lock()
+        self.run_id = ""
+        self.attempt = 0
+        self.superseded_by: int | None = None
         # StageMetrics
         self.busy_ns = 0
         self.wait_ns = 0
@@ -183,6 +229,7 @@ class _Run:
         self.events_in = 0
         self.events_out = 0
         self.dropped = 0
+        self.barriers = 0
         self.cpu0 = cpu_seconds()
         self.t0 = time.monotonic()
 
@@ -197,19 +244,39 @@ class _Run:
     def _down_requests(self) -> Iterator[Any]:
         while True:
             item = self.down.get()
-            if item is _CLOSE:
+            if item is _CLOSE or self.ended:
                 return
             yield item
+
+    def _stop_downstream(self) -> None:
+        """Nothing more goes downstream: wakes the credit waiter and, unless the downstream
+        already completed the run, cancels the call (cancel, not half-close: the downstream
+        must not finish the run)."""
+        with self._state_lock:
+            if not self.completed:
+                self.ended = True
+            call = self.call
+        self.window.close()
+        if self.ended:
+            if call is not None:
+                call.cancel()
+            self.down.put(_CLOSE)
 
     def _on_rpc_done(self) -> None:
         """The inbound RPC ended (normally, by error, or cancelled by the upstream)."""
         self.finished.set()
+        self._stop_downstream()
         self.up.put(("cancelled",))
-        self.window.close()
-        if not self.completed:
-            if self.call is not None:
-                self.call.cancel()
-            self.down.put(_CLOSE)
+        self.svc._release(self.run_id, self)
+
+    def supersede(self, attempt: int) -> None:
+        """A newer attempt of this run arrived: ends this stream both ways, at once. The
+        inbound RPC is cancelled first, so that its upstream sees CANCELLED rather than a
+        stream that ended cleanly without RunComplete."""
+        self.superseded_by = attempt
+        self.context.cancel()  # runs _on_rpc_done: stops the downstream, wakes the handler
+        self._stop_downstream()  # (and in case the callback is not registered yet)
+        self.up.put(("cancelled",))
 
     def _abort(self, code: grpc.StatusCode, message: str) -> None:
         self.context.abort(code, _LONE_SURROGATE.sub("\ufffd", message))
@@ -218,13 +285,15 @@ class _Run:
     def _connect(self) -> str | None:
         """Finds the downstream's address and checks that it accepts connections; None when
         the upstream went away meanwhile. Aborts with UNAVAILABLE after lookup_timeout_s.
-        Retrying also covers a registration that outlived its process (connection refused)."""
+        Retrying also covers a registration that outlived its process (connection refused).
+        Looked up afresh for every run: after a downstream died, the next attempt finds the
+        instance that replaced it."""
         name = self.cfg.downstream
         deadline = time.monotonic() + self.cfg.lookup_timeout_s
         last_error = ""
         unreachable: str | None = None
         while True:
-            if not self.context.is_active():
+            if not self.context.is_active() or self.ended:
                 return None
             address = self.cfg.downstream_address
             if address is None:
@@ -260,6 +329,8 @@ class _Run:
                     if sent is not None:
                         self.svc.activity.record(d, METHOD, time.monotonic() - sent[0], sent[1])
                     self.window.release()
+                elif kind == "checkpoint_done":
+                    self.up.put(("forward", res))  # unchanged, at once
                 elif kind == "complete":
                     self.completed = True
                     self.up.put(("complete", res))
@@ -268,8 +339,8 @@ class _Run:
                     return
             self.up.put(("error", grpc.StatusCode.ABORTED, f"{STAGE}: {d} failed: its stream ended without RunComplete"))
         except grpc.RpcError as e:
-            if self.completed:
-                return
+            if self.completed or self.ended:
+                return  # we cancelled it
             code = e.code() if callable(getattr(e, "code", None)) else grpc.StatusCode.UNKNOWN
             details = e.details() if callable(getattr(e, "details", None)) else str(e)
             self.svc.activity.record(d, METHOD, 0.0, 0, ok=False, error=details or "")
@@ -290,6 +361,8 @@ class _Run:
         if kind is None:
             return 0, 0
         if kind != "events":
+            from .engine import BatchError
+
             raise BatchError("expected events, got raw lines")
         ev = batch.events
         n = ev.count
@@ -308,7 +381,10 @@ class _Run:
         return n, res.count
 
     def _read_inbound(self) -> None:
+        from .engine import BatchError  # loaded with the run's engine
+
         trace = 0
+        crash = self.cfg.crash
         try:
             while True:
                 try:
@@ -332,6 +408,14 @@ class _Run:
                     self.batches_out += 1
                     self.events_out += n_out
                     self.up.put(("ack", trace))
+                elif kind == "barrier":
+                    if crash is not None:  # "barrier": it has arrived, nothing is done with it yet
+                        why = crash.at_barrier(msg.barrier.checkpoint_id)
+                        if why:
+                            self.run_log.warn(why)
+                    # Behind every batch before it (one queue, in order); no credit, no ack.
+                    self.down.put(msg)
+                    self.barriers += 1
                 elif kind == "end":
                     end = msg.end
                     end.stages.add(
@@ -380,30 +464,53 @@ class _Run:
         if kind != "header":
             self._abort(grpc.StatusCode.FAILED_PRECONDITION, f"{STAGE}: the first message must be a RunHeader, got {kind or 'an empty message'}")
         header = first.header
+        self.run_id, self.attempt = header.run_id, header.attempt
+        self.run_log = self.log.child(header.run_id)
+        # An earlier attempt of this run still streaming here (its upstream has not broken yet)
+        # ends before this one does anything: it sends nothing more either way.
+        older = self.svc._claim(header.run_id, self)
+        if older is not None:
+            older.supersede(header.attempt)
+        try:
+            if not self.context.add_callback(self._on_rpc_done):
+                self._on_rpc_done()  # already over
+            yield from self._serve(first)
+        finally:
+            self.svc._release(header.run_id, self)
+
+    def _serve(self, first: Any) -> Iterator[Any]:
+        from .rules import RulesError  # loaded by engine_for anyway
+
+        header = first.header
+        log = self.run_log
         self.passthrough = header.passthrough
         try:
             self.engine = self.svc.engine_for(header.rules_json)
         except RulesError as e:
-            self.log.child(header.run_id).warn(f"run refused: rules: {e}")
+            log.warn(f"run refused: rules: {e}")
             self._abort(grpc.StatusCode.INVALID_ARGUMENT, f"{STAGE}: {e}")
-        log = self.log.child(header.run_id)
-        self.context.add_callback(self._on_rpc_done)
         log.info(
-            f"run started: forwarding to {self.cfg.downstream}" + (" (pass-through)" if self.passthrough else ""),
+            f"run started (attempt {header.attempt}): forwarding to {self.cfg.downstream}" + (" (pass-through)" if self.passthrough else ""),
+            attempt=header.attempt,
+            resumeCheckpoint=header.resume_checkpoint or None,
+            checkpointDir=header.checkpoint_dir or None,
             inputPath=header.input_path or None,
         )
         address = self._connect()
         if address is None:
-            log.info("run cancelled by the upstream while looking up the downstream")
+            log.info(self._gone("while looking up the downstream"))
             return
         # One channel per run: a fresh connection to whatever the lookup found, closed with the run.
-        self.channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
-        stub = pb_grpc.AggregateServiceStub(self.channel)
-        self.down.put(first)  # the header, unchanged
-        self.call = stub.Process(self._down_requests())
-        if self.finished.is_set():  # cancelled while we opened the call
-            self.call.cancel()
-            self._close_channel()
+        channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        with self._state_lock:
+            opened = not self.ended
+            if opened:
+                self.channel = channel
+                self.down.put(first)  # the header, unchanged
+                self.call = pb_grpc.AggregateServiceStub(channel).Process(self._down_requests())
+        if not opened:  # cancelled or superseded while we looked the downstream up
+            channel.close()
+            log.info(self._gone("before the downstream was opened"))
             return
         threading.Thread(target=self._read_downstream, name="rules-downstream", daemon=True).start()
         threading.Thread(target=self._read_inbound, name="rules-inbound", daemon=True).start()
@@ -414,33 +521,41 @@ class _Run:
                 tag = item[0]
                 if tag == "ack":
                     yield pb.StageResponse(ack=item[1])
+                elif tag == "forward":
+                    yield item[1]
                 elif tag == "complete":
                     outcome = "finished"
                     yield item[1]
                     return
                 elif tag == "error":
                     outcome = f"failed: {item[2]}"
-                    self.call.cancel()  # cancel, not half-close: the downstream must not finish
-                    self.down.put(_CLOSE)
+                    self._stop_downstream()
                     self._abort(item[1], item[2])
                 else:  # cancelled
                     return
         finally:
             self.window.close()
             if not self.completed:
-                self.call.cancel()
-                self.down.put(_CLOSE)
+                self._stop_downstream()
                 self._close_channel()
             else:  # the downstream reader closes it when the stream ends; never later than this
                 t = threading.Timer(5.0, self._close_channel)
                 t.daemon = True
                 t.start()
+            if self.superseded_by is not None:
+                outcome = f"ended by attempt {self.superseded_by}"
             log.info(
-                f"run {outcome}: {self.batches_in} batches, {self.events_in} events in, "
-                f"{self.dropped} dropped, {self.events_out} out in {time.monotonic() - self.t0:.3f} s",
+                f"run {outcome} (attempt {self.attempt}): {self.batches_in} batches, {self.events_in} events in, "
+                f"{self.dropped} dropped, {self.events_out} out, {self.barriers} barriers in {time.monotonic() - self.t0:.3f} s",
+                attempt=self.attempt,
                 busyNs=self.busy_ns,
                 waitNs=self.wait_ns,
             )
+
+    def _gone(self, when: str) -> str:
+        if self.superseded_by is not None:
+            return f"run (attempt {self.attempt}) ended by attempt {self.superseded_by} {when}"
+        return f"run (attempt {self.attempt}) cancelled by the upstream {when}"
 
 
 def make_server(servicer: RulesServicer, host: str, port: int, max_workers: int = 32) -> tuple[grpc.Server, int]:

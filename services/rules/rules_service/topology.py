@@ -138,6 +138,7 @@ class Reporter:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._unreachable_logged = False
+        self.registered = threading.Event()  # set at the first successful registration
         self._threads: list[threading.Thread] = []
         self._cpu = self._cpu_now()
 
@@ -187,6 +188,7 @@ class Reporter:
             self.interval_s = 1.0
         self._unreachable_logged = False
         self.log.info(f"registered as {self.instance_id} (heartbeat every {int(self.interval_s * 1000)} ms)")
+        self.registered.set()
         return self.instance_id is not None
 
     def _beat(self) -> None:

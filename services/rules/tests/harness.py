@@ -1,12 +1,17 @@
 """In-process gRPC pieces for the tests: a fake downstream AggregateService, the rules server,
-and a client stream driven from a queue."""
+and a client stream driven from a queue.
+
+    python tests/harness.py    # a FakeAggregate in its own process (to be kill -9'd); prints its port
+"""
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
 from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import numpy as np
@@ -18,12 +23,16 @@ from rules_service.server import GRPC_OPTIONS, Config, RulesServicer, make_serve
 
 class FakeAggregate(pb_grpc.AggregateServiceServicer):
     """Records every message; acks each batch (at once, or when release() allows); answers End
-    with RunComplete; can be told to fail the stream."""
+    with RunComplete; can be told to fail the stream; with checkpoint_done, answers each Barrier
+    with checkpoint_done (as aggregate does once the sink has saved)."""
 
-    def __init__(self, auto_ack: bool = True, fail_after: int | None = None) -> None:
+    def __init__(self, auto_ack: bool = True, fail_after: int | None = None, checkpoint_done: bool = False) -> None:
         self.auto_ack = auto_ack
         self.fail_after = fail_after
+        self.checkpoint_done = checkpoint_done
         self.received: list = []
+        self.per_stream: list[list] = []  # the messages of each stream, in the order streams began
+        self.stream_ended: list[threading.Event] = []  # per stream: its request stream ended
         self.streams = 0
         self.batches_seen = 0
         self.max_unacked = 0
@@ -39,6 +48,10 @@ class FakeAggregate(pb_grpc.AggregateServiceServicer):
     def Process(self, request_iterator, context):
         with self.lock:
             self.streams += 1
+            mine_all: list = []
+            self.per_stream.append(mine_all)
+            ended = threading.Event()
+            self.stream_ended.append(ended)
         out: queue.SimpleQueue = queue.SimpleQueue()
         unacked = []
 
@@ -49,7 +62,10 @@ class FakeAggregate(pb_grpc.AggregateServiceServicer):
                     mine.append(req)
                     with self.lock:
                         self.received.append(req)
+                        mine_all.append(req)
                     kind = req.WhichOneof("kind")
+                    if kind == "barrier" and self.checkpoint_done:
+                        out.put(("checkpoint_done", req.barrier.checkpoint_id))
                     if kind == "batch":
                         with self.lock:
                             self.batches_seen += 1
@@ -85,6 +101,8 @@ class FakeAggregate(pb_grpc.AggregateServiceServicer):
             except Exception:  # noqa: BLE001 - the request stream broke: cancelled
                 self.cancelled.set()
                 out.put(("eof",))
+            finally:
+                ended.set()
 
         def acker():
             while context.is_active():
@@ -108,6 +126,8 @@ class FakeAggregate(pb_grpc.AggregateServiceServicer):
             item = out.get()
             if item[0] == "ack":
                 yield pb.StageResponse(ack=item[1])
+            elif item[0] == "checkpoint_done":
+                yield pb.StageResponse(checkpoint_done=item[1])
             elif item[0] == "complete":
                 yield pb.StageResponse(complete=item[1])
                 return
@@ -117,12 +137,21 @@ class FakeAggregate(pb_grpc.AggregateServiceServicer):
                 return
 
 
-def start_fake_aggregate(fake: FakeAggregate) -> tuple[grpc.Server, str]:
+def start_fake_aggregate(fake: FakeAggregate, port: int = 0) -> tuple[grpc.Server, str]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=GRPC_OPTIONS)
     pb_grpc.add_AggregateServiceServicer_to_server(fake, server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     return server, f"127.0.0.1:{port}"
+
+
+def wait_until(cond, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return cond()
 
 
 class NullStream:
@@ -186,6 +215,10 @@ class Stream:
         with self.acked:
             return [r.ack for r in self.responses if r.WhichOneof("kind") == "ack"]
 
+    def checkpoints_done(self) -> list[int]:
+        with self.acked:
+            return [r.checkpoint_done for r in self.responses if r.WhichOneof("kind") == "checkpoint_done"]
+
     def complete(self):
         done = [r.complete for r in self.responses if r.WhichOneof("kind") == "complete"]
         return done[0] if done else None
@@ -195,8 +228,23 @@ class Stream:
         self.channel.close()
 
 
-def header(rules_json: str = "", run_id: str = "run-1", passthrough: bool = False):
-    return pb.StageRequest(header=pb.RunHeader(run_id=run_id, rules_json=rules_json, passthrough=passthrough, out_dir="/tmp/x", batch_size=10000))
+def header(rules_json: str = "", run_id: str = "run-1", passthrough: bool = False, attempt: int = 0, resume_checkpoint: int = 0, checkpoint_dir: str = ""):
+    return pb.StageRequest(
+        header=pb.RunHeader(
+            run_id=run_id,
+            rules_json=rules_json,
+            passthrough=passthrough,
+            out_dir="/tmp/x",
+            batch_size=10000,
+            attempt=attempt,
+            resume_checkpoint=resume_checkpoint,
+            checkpoint_dir=checkpoint_dir,
+        )
+    )
+
+
+def barrier(n: int):
+    return pb.StageRequest(barrier=pb.Barrier(checkpoint_id=n))
 
 
 def events_batch(trace: int, events, dead_letters=(), lines: int | None = None):
@@ -238,3 +286,58 @@ def decode(batch):
     assert len(ts) == len(v) == len(ti) == len(ui) == len(tsi) == ev.count
     events = [(ts[i], ev.type_dict[ti[i]].decode(), ev.user_dict[ui[i]].decode(), v[i]) for i in range(ev.count)]
     return events, [list(ev.tag_sets[j].pairs) for j in tsi]
+
+
+
+class FakeControl:
+    """A Connect-JSON TopologyService on HTTP/1.1 that records calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict, dict]] = []
+        self.instances: dict[str, str] = {}
+        self.refuse_beats = False
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                method = self.path.rsplit("/", 1)[-1]
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+                outer.calls.append((method, body, dict(self.headers)))
+                status, reply = 200, {}
+                if method == "RegisterService":
+                    reply = {"instanceId": f"id-{len(outer.calls)}", "heartbeatIntervalMs": 100}
+                elif method == "LookupService":
+                    addr = outer.instances.get(body["name"])
+                    reply = {"instances": [{"address": addr}]} if addr else {}
+                elif method == "SendHeartbeat" and outer.refuse_beats:
+                    status, reply = 404, {"code": "not_found", "message": "instance is dead"}
+                data = json.dumps(reply).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def methods(self):
+        return [c[0] for c in self.calls]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+if __name__ == "__main__":
+    # A FakeAggregate (checkpoint_done on) in its own process, for tests that kill it with
+    # SIGKILL; prints its port on the first line, then serves until killed.
+    import sys
+
+    _server, _addr = start_fake_aggregate(FakeAggregate(checkpoint_done=True))
+    print(_addr.rsplit(":", 1)[1], flush=True)
+    sys.stdin.read()  # until the test closes our stdin (or kills us)

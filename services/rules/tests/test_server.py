@@ -1,48 +1,14 @@
 """RulesService over real gRPC channels, in-process: header + batches + end through the stage to
 a fake downstream AggregateService; acks, window, metrics, RunComplete, and every failure path."""
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import pytest
 
-from harness import FakeAggregate, Stream, decode, end, events_batch, header, start_fake_aggregate, start_rules
+from harness import FakeAggregate, FakeControl, Stream, decode, end, events_batch, header, start_fake_aggregate, start_rules, wait_until
 from rules_service.pb import pb
 from rules_service.server import Config
-
-
-@pytest.fixture
-def chain(request):
-    """(stream factory, fake aggregate) with the rules server forwarding to the fake."""
-    params = getattr(request, "param", {})
-    fake = FakeAggregate(**params)
-    agg_server, agg_addr = start_fake_aggregate(fake)
-    rules_server, rules_addr, servicer = start_rules(Config(downstream_address=agg_addr))
-    streams = []
-
-    def open_stream():
-        s = Stream(rules_addr)
-        streams.append(s)
-        return s
-
-    yield open_stream, fake
-    for s in streams:
-        s.close()
-    rules_server.stop(0).wait()
-    servicer.close()
-    agg_server.stop(0).wait()
-
-
-def wait_until(cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 def downstream_run_broken(fake):
@@ -245,50 +211,6 @@ def test_several_runs_at_once(chain):
 
 
 # -- topology ---------------------------------------------------------------------------------------
-class FakeControl:
-    """A Connect-JSON TopologyService on HTTP/1.1 that records calls."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict, dict]] = []
-        self.instances: dict[str, str] = {}
-        self.refuse_beats = False
-        outer = self
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                method = self.path.rsplit("/", 1)[-1]
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
-                outer.calls.append((method, body, dict(self.headers)))
-                status, reply = 200, {}
-                if method == "RegisterService":
-                    reply = {"instanceId": f"id-{len(outer.calls)}", "heartbeatIntervalMs": 100}
-                elif method == "LookupService":
-                    addr = outer.instances.get(body["name"])
-                    reply = {"instances": [{"address": addr}]} if addr else {}
-                elif method == "SendHeartbeat" and outer.refuse_beats:
-                    status, reply = 404, {"code": "not_found", "message": "instance is dead"}
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def methods(self):
-        return [c[0] for c in self.calls]
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_downstream_is_found_through_lookup_and_missing_one_is_unavailable():
     control = FakeControl()
     fake = FakeAggregate()
