@@ -17,7 +17,7 @@ import { generate, DEFAULT_TYPES, type Distribution } from '../generate/generato
 import { buildMonolith, monolithArgv, REPO_ROOT } from '../engines/monolith-runner.js';
 import { buildSplit, DEFAULT_CONTROL_URL, SplitError, SplitStack, stageAddresses, stageInstances, STAGES } from '../engines/split-runner.js';
 import { BenchHistory, entryFromReport, newRunId, type HistoryEntry, type HistoryStatus } from './history.js';
-import { PIPELINE_CLI } from './paths.js';
+import { cachedInputName, INPUT_CACHE_DIR, PIPELINE_CLI } from './paths.js';
 import { children, cpuSeconds, inputOffset, peakRss } from './probe.js';
 import { buildReport, fmt, ratioLines, renderMarkdown, summaryTable } from './report.js';
 import type { BenchReport, BenchReportOptions, MachineInfo, ProcessFigures, RunRecord, StageFigures } from './report-types.js';
@@ -35,8 +35,6 @@ export interface BenchOptions extends BenchReportOptions {
   progressFd?: number;
 }
 
-/** Bumped whenever the generator's output changes, so cached inputs are not reused wrongly. */
-const GENERATOR_VERSION = 2;
 const SCALING_MODES = ['monolith', 'split'];
 /** Progress lines at most this often (ms). */
 const TICK_MS = 250;
@@ -90,7 +88,7 @@ export function planSteps(o: Pick<BenchOptions, 'events' | 'runs' | 'warmup' | '
 }
 
 async function ensureInput(o: BenchOptions, events: number, cacheDir: string, progress: Progress, signal: AbortSignal): Promise<string> {
-  const name = `events-v${GENERATOR_VERSION}-n${events}-s${o.seed}-u${o.users}-d${o.days}-${o.distribution}-valid.ndjson`;
+  const name = cachedInputName({ events, seed: o.seed, users: o.users, days: o.days, distribution: o.distribution });
   const path = join(cacheDir, name);
   if (existsSync(path)) {
     process.stderr.write(`bench: using cached input ${path}\n`);
@@ -341,7 +339,7 @@ async function measure(
   progress: Progress,
   signal: AbortSignal,
 ): Promise<BenchReport> {
-  const cacheDir = join(REPO_ROOT, '.cache/pipeline-bench');
+  const cacheDir = INPUT_CACHE_DIR;
   mkdirSync(cacheDir, { recursive: true });
   const mach = await machine();
   const loadBefore = loadavg().map((x) => +x.toFixed(2));

@@ -166,6 +166,11 @@ export async function* runIngest(req: RunRequest, deps: IngestDeps, signal: Abor
   let replayed = 0n;
   let delay = RETRY_FIRST_MS;
   for (;;) {
+    if (checkpointed) {
+      // the attempt count survives ingest itself: a resumed run never reuses an attempt number
+      state.committed = { ...state.committed, attempt };
+      writeFileAtomic(join(req.checkpointDir, COMMIT_FILE), JSON.stringify(state.committed));
+    }
     const from = state.committed;
     const outcome = { lastTrace: BigInt(from.nextTrace) - 1n };
     try {

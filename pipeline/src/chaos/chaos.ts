@@ -1,0 +1,328 @@
+// `pipeline chaos`: runs the split pipeline over and over, and in every run kill -9s one stage
+// at a random moment through the control server's ChaosService (the same CRASH the dashboard
+// sends). Every run's results are compared with the monolith's for the same file: the checksum,
+// and group by group how many events were lost or counted twice. Recovery is timed from the
+// progress ingest streams every 50 ms. A second mode kills a random stage every few seconds of
+// one long run, and the monolith is killed too, to show what a crash costs it.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import type { RunComplete, RunProgress } from '@modular-runtime/proto/pipeline/v1/pipeline';
+import { ChaosService, FaultType } from '@modular-runtime/proto/runtime/v1/chaos';
+import { DEFAULT_DAYS, DEFAULT_TYPES, generate } from '../generate/generator.js';
+import { buildMonolith, monolithArgv } from '../engines/monolith-runner.js';
+import { buildSplit, runThroughStages, SplitError, SplitStack, STAGES, stageAddresses } from '../engines/split-runner.js';
+import { cachedInputName, INPUT_CACHE_DIR } from '../bench/paths.js';
+import { loadRules } from '../rules.js';
+import { compareResults, recoveryOf, type Sample } from './measure.js';
+import { renderChaosMarkdown, summarize, type ChaosReport, type KillRecord, type MonolithKill } from './report.js';
+
+export interface ChaosOptions {
+  events: number;
+  killsPerStage: number;
+  stages: string[];
+  seed: number;
+  /** Seconds between kills in the kill-every-few-seconds run; 0 skips that run. */
+  every: number;
+  /** Events of the kill-every-few-seconds run. */
+  everyEvents: number;
+  monolithKills: number;
+  outDir: string;
+  controlUrl?: string;
+  checkpointIntervalMs?: number;
+  rulesPath?: string;
+}
+
+/** Deterministic PRNG (mulberry32), so a seed replays the same plan. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function ensureInput(events: number, seed: number): Promise<string> {
+  const o = { events, seed, users: 10_000, days: DEFAULT_DAYS, distribution: 'uniform', invalidRatio: 0.01 };
+  mkdirSync(INPUT_CACHE_DIR, { recursive: true });
+  const path = join(INPUT_CACHE_DIR, cachedInputName(o));
+  if (existsSync(path)) return path;
+  process.stderr.write(`chaos: generating ${events.toLocaleString('en-US')} events (1 % invalid lines) → ${path}\n`);
+  await generate({ ...o, distribution: 'uniform', types: DEFAULT_TYPES, out: path + '.tmp' });
+  renameSync(path + '.tmp', path);
+  return path;
+}
+
+/** The monolith's results for the file: what every split run must reproduce byte for byte. */
+async function expectedResults(bin: string, input: string, rules: string | undefined): Promise<{ results: string; deadLetters: string; checksum: string; seconds: number }> {
+  const out = mkdtempSync(join(tmpdir(), 'chaos-expected-'));
+  try {
+    const t0 = performance.now();
+    const code = await new Promise<number>((res, rej) => {
+      const child = spawn(bin, monolithArgv({ input, out, rules }), { stdio: ['ignore', 'ignore', 'inherit'] });
+      child.on('error', rej);
+      child.on('exit', (c) => res(c ?? 1));
+    });
+    if (code !== 0) throw new Error(`chaos: the monolith failed on ${input} (exit ${code})`);
+    const seconds = (performance.now() - t0) / 1000;
+    const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { checksum: string };
+    return { results: readFileSync(join(out, 'results.json'), 'utf8'), deadLetters: readFileSync(join(out, 'dead-letters.ndjson'), 'utf8'), checksum: metrics.checksum, seconds };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+function chaosClient(url: string) {
+  const token = process.env.MR_CONTROL_TOKEN;
+  const interceptors: Interceptor[] = token
+    ? [(next) => (req) => {
+        req.header.set('authorization', `Bearer ${token}`);
+        return next(req);
+      }]
+    : [];
+  return createClient(ChaosService, createConnectTransport({ baseUrl: url, httpVersion: '1.1', interceptors }));
+}
+
+/** Waits until all five stages are registered (after a kill, the restarted one too). */
+async function waitForStages(url: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await stageAddresses(url, 1000).catch(() => new Map<string, string>());
+    if (found.size === STAGES.length) return;
+    if (Date.now() > deadline) throw new SplitError(`chaos: stages missing after ${timeoutMs / 1000} s: ${STAGES.filter((s) => !found.has(s)).join(', ')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+interface RunOutcome {
+  complete?: RunComplete;
+  error?: string;
+  samples: Sample[];
+  kills: { stage: string; atMs: number; pid: number }[];
+  seconds: number;
+  results?: string;
+  deadLetters?: string;
+}
+
+/** One split run; `killAt` lists (stage, ms after the start) to CRASH while it runs. */
+async function splitRun(
+  url: string,
+  input: string,
+  rulesJson: string,
+  killAt: { stage: string; atMs: number }[],
+  checkpointIntervalMs: number | undefined,
+): Promise<RunOutcome> {
+  const out = mkdtempSync(join(tmpdir(), 'chaos-run-'));
+  const chaos = chaosClient(url);
+  const samples: Sample[] = [];
+  const kills: RunOutcome['kills'] = [];
+  const t0 = performance.now();
+  let done = false;
+  const timers = killAt.map((k) =>
+    setTimeout(() => {
+      if (done) return;
+      const at = performance.now() - t0;
+      chaos.injectFault({ target: k.stage, type: FaultType.CRASH }).then(
+        (r) => kills.push({ stage: k.stage, atMs: at, pid: Number(r.fault?.affected ?? 0) }),
+        (e: unknown) => process.stderr.write(`chaos: CRASH ${k.stage} failed: ${ConnectError.from(e).message}\n`),
+      );
+    }, k.atMs),
+  );
+  const outcome: RunOutcome = { samples, kills, seconds: 0 };
+  try {
+    outcome.complete = await runThroughStages(url, {
+      input,
+      out,
+      rulesJson,
+      progress: false,
+      progressIntervalMs: 50,
+      checkpointIntervalMs,
+      onProgress: (p: RunProgress) =>
+        samples.push({ t: performance.now() - t0, attempt: p.attempt, acked: Number(p.linesAcked), resumedAfter: Number(p.resumedAfterLine) }),
+    });
+    outcome.results = readFileSync(join(out, 'results.json'), 'utf8');
+    outcome.deadLetters = readFileSync(join(out, 'dead-letters.ndjson'), 'utf8');
+  } catch (e) {
+    outcome.error = e instanceof Error ? e.message : String(e);
+  } finally {
+    done = true;
+    outcome.seconds = (performance.now() - t0) / 1000;
+    for (const t of timers) clearTimeout(t);
+    rmSync(out, { recursive: true, force: true });
+  }
+  return outcome;
+}
+
+/** Kills the monolith mid-run: how far it had read, and what survived (nothing is written before the end). */
+async function monolithKill(bin: string, input: string, inputBytes: number, atMs: number, rules: string | undefined): Promise<MonolithKill> {
+  const out = mkdtempSync(join(tmpdir(), 'chaos-monolith-'));
+  try {
+    const child = spawn(bin, monolithArgv({ input, out, rules }), { stdio: ['ignore', 'ignore', 'ignore'] });
+    let bytesRead = 0;
+    const exited = new Promise<{ code: number | null; signal: string | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
+    await new Promise((r) => setTimeout(r, atMs));
+    try {
+      const io = readFileSync(`/proc/${child.pid}/io`, 'utf8');
+      bytesRead = Number(/rchar:\s*(\d+)/.exec(io)?.[1] ?? 0);
+    } catch {
+      // it finished before the kill
+    }
+    child.kill('SIGKILL');
+    const { signal } = await exited;
+    const resultsWritten = existsSync(join(out, 'results.json'));
+    return {
+      atMs,
+      killed: signal === 'SIGKILL',
+      inputFractionRead: Math.min(1, bytesRead / inputBytes),
+      resultsWritten,
+    };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+export async function runChaos(o: ChaosOptions): Promise<number> {
+  for (const s of o.stages) if (!(STAGES as readonly string[]).includes(s)) throw new SplitError(`chaos: unknown stage ${JSON.stringify(s)} (expected ${STAGES.join(', ')})`, 2);
+  const random = prng(o.seed);
+  const rules = loadRules(o.rulesPath);
+  const rulesJson = JSON.stringify(rules);
+  const input = await ensureInput(o.events, o.seed);
+  const inputBytes = Number(readFileSync(input).length);
+  const bin = buildMonolith({ quiet: true });
+  const expected = await expectedResults(bin, input, o.rulesPath);
+  process.stderr.write(`chaos: expected checksum ${expected.checksum} (monolith, ${expected.seconds.toFixed(2)} s)\n`);
+
+  let stack: SplitStack | undefined;
+  let url = o.controlUrl;
+  if (url === undefined) {
+    await buildSplit({ quiet: true });
+    process.stderr.write('chaos: starting a control server with the five stages (pipeline/split.runtime.yaml)\n');
+    stack = await SplitStack.start();
+    url = stack.url;
+  }
+  const startedAt = new Date();
+  const kills: KillRecord[] = [];
+  try {
+    await waitForStages(url);
+    // A clean run first: its duration places the kills, and it must be right too.
+    const clean = await splitRun(url, input, rulesJson, [], o.checkpointIntervalMs);
+    if (clean.error) throw new SplitError(`chaos: the uninterrupted run failed: ${clean.error}`);
+    const cleanCheck = compareResults(expected, clean.results!, clean.deadLetters!);
+    process.stderr.write(`chaos: uninterrupted run ${clean.seconds.toFixed(2)} s, checksum ${clean.complete!.checksum === expected.checksum ? 'identical' : 'DIFFERENT'}\n`);
+
+    const plan: string[] = [];
+    for (let i = 0; i < o.killsPerStage; i++) plan.push(...o.stages);
+    for (let i = plan.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [plan[i], plan[j]] = [plan[j]!, plan[i]!];
+    }
+    let n = 0;
+    for (const stage of plan) {
+      n++;
+      // Between 20 % and 60 % of an uninterrupted run: late enough to have a rate to return to.
+      const atMs = clean.seconds * 1000 * (0.2 + 0.4 * random());
+      await waitForStages(url);
+      const r = await splitRun(url, input, rulesJson, [{ stage, atMs }], o.checkpointIntervalMs);
+      const rec = recordOf(stage, r, expected, 'single');
+      kills.push(rec);
+      process.stderr.write(
+        `chaos: ${n}/${plan.length} kill ${stage} at ${(atMs / 1000).toFixed(2)} s → ` +
+          (rec.error ? `FAILED: ${rec.error}` : `${rec.checksumOk ? 'checksum identical' : 'CHECKSUM DIFFERENT'}, lost ${rec.lost}, duplicated ${rec.duplicated}, ` +
+            `recovery ${rec.recoveryMs === null ? 'n/a' : `${Math.round(rec.recoveryMs)} ms`}, attempts ${rec.attempts}`) + '\n',
+      );
+    }
+
+    const every: KillRecord[] = [];
+    if (o.every > 0) {
+      const longInput = await ensureInput(o.everyEvents, o.seed);
+      const longExpected = await expectedResults(bin, longInput, o.rulesPath);
+      await waitForStages(url);
+      const times: { stage: string; atMs: number }[] = [];
+      // Enough kills for a run several times longer than an uninterrupted one.
+      const horizon = clean.seconds * 1000 * (o.everyEvents / o.events) * 4;
+      for (let t = o.every * 1000; t < horizon; t += o.every * 1000) times.push({ stage: o.stages[Math.floor(random() * o.stages.length)]!, atMs: t });
+      process.stderr.write(`chaos: one run of ${o.everyEvents.toLocaleString('en-US')} events with a kill every ${o.every} s\n`);
+      const r = await splitRun(url, longInput, rulesJson, times, o.checkpointIntervalMs);
+      every.push(...recordsOfEvery(r, longExpected));
+      process.stderr.write(`chaos: kill-every-${o.every}-s run: ${r.kills.length} kills, ${r.error ? `FAILED: ${r.error}` : `checksum ${r.complete!.checksum === longExpected.checksum ? 'identical' : 'DIFFERENT'}`}\n`);
+    }
+
+    const monolith: MonolithKill[] = [];
+    for (let i = 0; i < o.monolithKills; i++) {
+      monolith.push(await monolithKill(bin, input, inputBytes, expected.seconds * 1000 * (0.3 + 0.4 * random()), o.rulesPath));
+    }
+
+    const report: ChaosReport = {
+      version: 1,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      options: { events: o.events, killsPerStage: o.killsPerStage, stages: o.stages, seed: o.seed, every: o.every, everyEvents: o.everyEvents, checkpointIntervalMs: o.checkpointIntervalMs ?? 500 },
+      input: { path: input, bytes: inputBytes },
+      expectedChecksum: expected.checksum,
+      uninterrupted: { seconds: clean.seconds, checksumOk: cleanCheck.checksumOk },
+      kills,
+      every,
+      stages: summarize(kills, o.stages),
+      monolith,
+    };
+    const dir = join(o.outDir, startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z'));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'chaos.json'), JSON.stringify(report, null, 2) + '\n');
+    const md = renderChaosMarkdown(report);
+    writeFileSync(join(dir, 'chaos.md'), md);
+    process.stdout.write(md + `\nchaos: report in ${join(dir, 'chaos.md')} and chaos.json\n`);
+    const bad = [...kills, ...every].some((k) => k.error !== undefined || !k.checksumOk || k.lost > 0 || k.duplicated > 0);
+    return bad || !cleanCheck.checksumOk ? 1 : 0;
+  } finally {
+    await stack?.stop();
+  }
+}
+
+function recordOf(stage: string, r: RunOutcome, expected: { results: string; deadLetters: string; checksum: string }, kind: 'single' | 'every'): KillRecord {
+  const kill = r.kills[0];
+  const check = r.results !== undefined ? compareResults(expected, r.results, r.deadLetters!) : undefined;
+  const rec = kill ? recoveryOf(r.samples, kill.atMs, r.seconds * 1000) : { recoveryMs: null, caughtUpMs: null, rateBefore: 0 };
+  return {
+    kind,
+    stage,
+    killAtMs: kill?.atMs ?? null,
+    pid: kill?.pid ?? 0,
+    error: r.error ?? (kill ? undefined : 'the run ended before the kill'),
+    checksumOk: check?.checksumOk ?? false,
+    lost: check?.lost ?? 0,
+    duplicated: check?.duplicated ?? 0,
+    attempts: r.complete?.attempts ?? 0,
+    replayedBatches: Number(r.complete?.replayedBatches ?? 0n),
+    seconds: r.seconds,
+    ...rec,
+  };
+}
+
+function recordsOfEvery(r: RunOutcome, expected: { results: string; deadLetters: string; checksum: string }): KillRecord[] {
+  const check = r.results !== undefined ? compareResults(expected, r.results, r.deadLetters!) : undefined;
+  const kills = [...r.kills].sort((a, b) => a.atMs - b.atMs);
+  return kills.map((k, i) => {
+    const until = kills[i + 1]?.atMs ?? r.seconds * 1000;
+    const rec = recoveryOf(r.samples.filter((s) => s.t <= until), k.atMs, until);
+    return {
+      kind: 'every' as const,
+      stage: k.stage,
+      killAtMs: k.atMs,
+      pid: k.pid,
+      error: r.error,
+      checksumOk: check?.checksumOk ?? false,
+      lost: i === 0 ? check?.lost ?? 0 : 0,
+      duplicated: i === 0 ? check?.duplicated ?? 0 : 0,
+      attempts: r.complete?.attempts ?? 0,
+      replayedBatches: i === 0 ? Number(r.complete?.replayedBatches ?? 0n) : 0,
+      seconds: r.seconds,
+      ...rec,
+    };
+  });
+}
