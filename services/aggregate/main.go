@@ -19,6 +19,7 @@ import (
 
 	pb "github.com/modular-runtime/aggregate/gen/pipeline/v1"
 	"github.com/modular-runtime/aggregate/internal/control"
+	"github.com/modular-runtime/aggregate/internal/crash"
 	"github.com/modular-runtime/aggregate/internal/logx"
 	"github.com/modular-runtime/aggregate/internal/stage"
 )
@@ -51,6 +52,12 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "aggregate: --partitions must be at least 1")
 		return 2
 	}
+	// Crash points for recovery tests (services/PIPELINE.md "Crash points").
+	crashAt, err := crash.Parse(os.Getenv("MR_CRASH_AT"), os.Getenv("MR_CRASH_MARKER"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "aggregate: %v\n", err)
+		return 2
+	}
 	log := logx.New(os.Stdout, *name)
 
 	lis, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
@@ -73,7 +80,7 @@ func run() int {
 
 	svc := stage.New(stage.Config{
 		Name: *name, Downstream: *downstream, Partitions: *partitions, DownstreamAddress: *downstreamAddr,
-		Lookup: client.Lookup, Reporter: reporter, Log: log,
+		Lookup: client.Lookup, Reporter: reporter, Log: log, Crash: crashAt,
 	})
 	srv := grpc.NewServer(stage.ServerOptions()...)
 	pb.RegisterAggregateServiceServer(srv, svc)
@@ -83,6 +90,9 @@ func run() int {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	log.Info("", fmt.Sprintf("listening on %s (downstream %s, %d partitions by default)", address, *downstream, *partitions), nil)
+	if crashAt != nil {
+		log.Info("", fmt.Sprintf("crash point %s:%d armed (marker %s)", crashAt.Name, crashAt.Checkpoint, crashAt.Marker), nil)
+	}
 	repCtx, stopReporter := context.WithCancel(context.Background())
 	go reporter.Run(repCtx)
 

@@ -16,13 +16,17 @@ const queueDepth = 8
 
 var seed = maphash.MakeSeed()
 
-// Job is one batch handed to every partition. Done is signalled once all partitions have
-// folded it in.
+// Job is one batch handed to every partition, or a snapshot of their state (Snapshot). Done
+// is signalled once all partitions have folded it in (or written their state).
 type Job struct {
 	cols      Columns
 	userHash  []uint64
 	remaining atomic.Int32
 	done      chan struct{}
+	// A snapshot job: each partition appends its state to sections[partition] when the job
+	// reaches it, i.e. after every batch submitted before it and before any submitted after.
+	snapshot bool
+	sections [][]byte
 }
 
 // Wait blocks until every partition has folded the job in, or ctx ends.
@@ -39,22 +43,28 @@ func (j *Job) Wait(ctx context.Context) error {
 // to them in order; each partition folds the events of its own users, so no state is shared
 // and no lock is taken while folding. Close ends the goroutines; Results merges their state.
 type Aggregator struct {
-	parts  []*partition
-	chans  []chan *Job
-	wg     sync.WaitGroup
-	pool   sync.Pool
-	busyNs []int64 // per partition, written by its goroutine, read after Close
-	closed bool
-	ctx    context.Context
-	sorted []*sortedRuns // per partition, set by its goroutine when it ends
+	parts    []*partition
+	chans    []chan *Job
+	wg       sync.WaitGroup
+	pool     sync.Pool // batch jobs
+	snapPool sync.Pool // snapshot jobs, with their section buffers
+	busyNs   []int64   // per partition, written by its goroutine, read after Close
+	closed   bool
+	ctx      context.Context
+	sorted   []*sortedRuns // per partition, set by its goroutine when it ends
+	window   int64
+	started  bool // a job was submitted: Restore is too late
 }
 
 // New starts `partitions` goroutines (clamped to 1..MaxPartitions) folding with the given
 // window length in seconds (> 0). They stop when ctx ends or after Close.
 func New(ctx context.Context, partitions int, windowSeconds int64) *Aggregator {
 	partitions = min(max(partitions, 1), MaxPartitions)
-	a := &Aggregator{ctx: ctx, busyNs: make([]int64, partitions), sorted: make([]*sortedRuns, partitions)}
+	a := &Aggregator{ctx: ctx, busyNs: make([]int64, partitions), sorted: make([]*sortedRuns, partitions), window: windowSeconds}
 	a.pool.New = func() any { return &Job{done: make(chan struct{}, 1)} }
+	a.snapPool.New = func() any {
+		return &Job{done: make(chan struct{}, 1), snapshot: true, sections: make([][]byte, partitions)}
+	}
 	for i := 0; i < partitions; i++ {
 		p := newPartition(uint16(i), partitions, windowSeconds)
 		ch := make(chan *Job, queueDepth)
@@ -65,6 +75,9 @@ func New(ctx context.Context, partitions int, windowSeconds int64) *Aggregator {
 	}
 	return a
 }
+
+// Window is the window length in seconds.
+func (a *Aggregator) Window() int64 { return a.window }
 
 // Partitions is the number of partition goroutines.
 func (a *Aggregator) Partitions() int { return len(a.parts) }
@@ -83,7 +96,11 @@ func (a *Aggregator) loop(i int, p *partition, ch chan *Job) {
 				return
 			}
 			t0 := time.Now()
-			p.fold(&j.cols, j.userHash)
+			if j.snapshot {
+				j.sections[i] = p.appendState(j.sections[i][:0])
+			} else {
+				p.fold(&j.cols, j.userHash)
+			}
 			busy += time.Since(t0)
 			if j.remaining.Add(-1) == 0 {
 				j.done <- struct{}{}
@@ -105,15 +122,34 @@ func (a *Aggregator) Submit(c Columns) (*Job, error) {
 	for _, u := range c.UserDict {
 		j.userHash = append(j.userHash, maphash.Bytes(seed, u))
 	}
+	if err := a.submit(j); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// Snapshot queues a snapshot job behind the batches submitted so far: once Wait returns, the
+// job holds the state of every partition as of those batches, and no later batch (the
+// partitions keep folding them meanwhile). WriteSnapshot then writes it out.
+func (a *Aggregator) Snapshot() (*Job, error) {
+	j := a.snapPool.Get().(*Job)
+	if err := a.submit(j); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+func (a *Aggregator) submit(j *Job) error {
+	a.started = true
 	j.remaining.Store(int32(len(a.parts)))
 	for _, ch := range a.chans {
 		select {
 		case ch <- j:
 		case <-a.ctx.Done():
-			return nil, a.ctx.Err()
+			return a.ctx.Err()
 		}
 	}
-	return j, nil
+	return nil
 }
 
 // Release returns a job whose Wait has returned, so its buffers are reused.
@@ -123,7 +159,12 @@ func (a *Aggregator) Release(j *Job) {
 	case <-j.done: // never signalled if the run was cancelled: do not reuse a half-done job
 	default:
 	}
-	if j.remaining.Load() == 0 {
+	if j.remaining.Load() != 0 {
+		return
+	}
+	if j.snapshot {
+		a.snapPool.Put(j)
+	} else {
 		a.pool.Put(j)
 	}
 }

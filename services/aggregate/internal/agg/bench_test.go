@@ -1,13 +1,16 @@
 package agg
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"testing"
 	"time"
 
 	pb "github.com/modular-runtime/aggregate/gen/pipeline/v1"
+	"github.com/modular-runtime/aggregate/internal/checkpoint"
 )
 
 // benchBatches makes batches like those of `pnpm pipeline generate` with its defaults after
@@ -104,5 +107,79 @@ func BenchmarkRun(b *testing.B) {
 			}
 			b.ReportMetric(float64(events)/time.Since(t0).Seconds(), "events/s")
 		})
+	}
+}
+
+// BenchmarkSnapshot measures a checkpoint of a realistic state: 10,000 users, six types, two
+// tags and 60,480 windows (7 days of minutes × 6 types), folded from 1.008 M events shaped like
+// the generator's defaults. encode: the partitions write their sections (in parallel) and the
+// file is produced into memory; save: the same into <dir>/aggregate-N.snap as the stage does
+// it (temporary file, fsync, rename, prune); restore: decode and load into a new aggregator.
+func BenchmarkSnapshot(b *testing.B) {
+	batches := benchBatches(140, 7_200, 10_000)
+	for _, p := range []int{1, 2} {
+		ctx := context.Background()
+		a := New(ctx, p, 60)
+		for _, e := range batches {
+			c, _ := Check(e)
+			j, err := a.Submit(c)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = j.Wait(ctx)
+			a.Release(j)
+		}
+		snap := func(w io.Writer) (int64, error) {
+			j, err := a.Snapshot()
+			if err != nil {
+				return 0, err
+			}
+			_ = j.Wait(ctx)
+			n, err := a.WriteSnapshot(w, SnapshotMeta{RunID: "bench", Checkpoint: 1}, j)
+			a.Release(j)
+			return n, err
+		}
+		var size int64
+		b.Run(fmt.Sprintf("encode/partitions=%d", p), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				n, err := snap(io.Discard)
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = n
+			}
+			b.ReportMetric(float64(size), "bytes")
+		})
+		b.Run(fmt.Sprintf("save/partitions=%d", p), func(b *testing.B) {
+			store := checkpoint.New(b.TempDir(), "aggregate", 0)
+			for i := 0; i < b.N; i++ {
+				if _, err := store.Save(ctx, uint64(i+1), snap); err != nil {
+					b.Fatal(err)
+				}
+				if err := store.Prune(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(size), "bytes")
+		})
+		var buf bytes.Buffer
+		if _, err := snap(&buf); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("restore/partitions=%d", p), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				s, err := DecodeSnapshot(buf.Bytes())
+				if err != nil {
+					b.Fatal(err)
+				}
+				rctx, cancel := context.WithCancel(ctx)
+				if err := New(rctx, p, 60).Restore(s); err != nil {
+					b.Fatal(err)
+				}
+				cancel() // stops the goroutines without sorting the groups as Close would
+
+			}
+		})
+		_ = a.Close()
 	}
 }

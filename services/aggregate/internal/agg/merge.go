@@ -74,7 +74,7 @@ func (p *partition) sortRuns() *sortedRuns {
 	}
 	r.windows = make([]Window, 0, len(p.winKeys))
 	for i, k := range p.winKeys {
-		r.windows = append(r.windows, Window{k.start, p.types.keys[k.typ], p.winStat[i], rank[k.typ]})
+		r.windows = append(r.windows, Window{k.q * p.window, p.types.keys[k.typ], p.winStat[i], rank[k.typ]})
 	}
 	slices.SortFunc(r.windows, func(a, b Window) int {
 		if c := cmp.Compare(a.Start, b.Start); c != 0 {

@@ -119,8 +119,8 @@ func (t *userTable) put(e userEntry) {
 }
 
 type winKey struct {
-	start int64
-	typ   int32 // the partition's type slot
+	q   int64 // window number: the window starts at q × windowSeconds
+	typ int32 // the partition's type slot
 }
 
 type winCache struct {
@@ -223,7 +223,7 @@ func newPartition(id uint16, nparts int, windowSeconds int64) *partition {
 func (p *partition) windowSlot(q int64, typ int32) int32 {
 	return p.winSlot.get(q, typ, func() int32 {
 		s := int32(len(p.winKeys))
-		p.winKeys = append(p.winKeys, winKey{q * p.window, typ})
+		p.winKeys = append(p.winKeys, winKey{q, typ})
 		p.winStat = append(p.winStat, WStats{})
 		return s
 	})

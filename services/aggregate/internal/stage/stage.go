@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -20,7 +22,9 @@ import (
 
 	pb "github.com/modular-runtime/aggregate/gen/pipeline/v1"
 	"github.com/modular-runtime/aggregate/internal/agg"
+	"github.com/modular-runtime/aggregate/internal/checkpoint"
 	"github.com/modular-runtime/aggregate/internal/control"
+	"github.com/modular-runtime/aggregate/internal/crash"
 	"github.com/modular-runtime/aggregate/internal/logx"
 	"github.com/modular-runtime/aggregate/internal/proc"
 )
@@ -40,6 +44,12 @@ const (
 // SinkMethod is the method named in activity reports for the aggregate → sink edge.
 const SinkMethod = "pipeline.v1.SinkService/Process"
 
+// SnapshotPrefix names the snapshot files: <checkpoint_dir>/aggregate-<N>.snap.
+const SnapshotPrefix = "aggregate"
+
+// takeOverWait bounds how long a new attempt of a run waits for the older stream it ends.
+const takeOverWait = 10 * time.Second
+
 // Config configures the service.
 type Config struct {
 	Name       string // stage name used in messages (default "aggregate")
@@ -54,6 +64,7 @@ type Config struct {
 	Window        int               // default DefaultWindow
 	LookupTimeout time.Duration     // default 30 s
 	LookupRetry   time.Duration     // default 100 ms
+	Crash         *crash.Point      // MR_CRASH_AT; nil: none
 }
 
 // Server implements pipeline.v1.AggregateService.
@@ -62,6 +73,9 @@ type Server struct {
 	cfg   Config
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
+
+	runsMu sync.Mutex
+	runs   map[string]*run // by run id: the stream of each run's latest attempt
 }
 
 // New returns a server with defaults filled in.
@@ -84,7 +98,29 @@ func New(cfg Config) *Server {
 	if cfg.LookupRetry <= 0 {
 		cfg.LookupRetry = 100 * time.Millisecond
 	}
-	return &Server{cfg: cfg, conns: map[string]*grpc.ClientConn{}}
+	return &Server{cfg: cfg, conns: map[string]*grpc.ClientConn{}, runs: map[string]*run{}}
+}
+
+// claim makes r the stream of its run and returns the older stream it replaces, if any; or,
+// when the stream already there is of a later attempt, returns that one and refuses r.
+func (s *Server) claim(r *run) (older *run, refused bool) {
+	s.runsMu.Lock()
+	defer s.runsMu.Unlock()
+	old := s.runs[r.runID]
+	if old != nil && old.attempt > r.attempt {
+		return old, true
+	}
+	s.runs[r.runID] = r
+	return old, false
+}
+
+// release forgets r when it is still its run's stream.
+func (s *Server) release(r *run) {
+	s.runsMu.Lock()
+	defer s.runsMu.Unlock()
+	if s.runs[r.runID] == r {
+		delete(s.runs, r.runID)
+	}
 }
 
 // ServerOptions are the gRPC server options the stage needs (64 MiB messages).
@@ -198,15 +234,19 @@ func waitReady(ctx context.Context, c *grpc.ClientConn, timeout time.Duration) b
 
 // Process serves one run.
 func (s *Server) Process(up pb.AggregateService_ProcessServer) error {
-	r := &run{s: s, cfg: &s.cfg, up: up, t0: time.Now(), cpu0: proc.CPUSeconds(), sent: map[uint64]sentBatch{}}
+	r := &run{s: s, cfg: &s.cfg, up: up, t0: time.Now(), cpu0: proc.CPUSeconds(), sent: map[uint64]sentBatch{}, done: make(chan struct{})}
+	defer close(r.done)
 	return r.serve()
 }
 
+// item is one entry of the ordered queue: a batch, a barrier or End.
 type item struct {
-	batch  *pb.Batch
-	job    *agg.Job
-	events int
-	end    *pb.End
+	batch   *pb.Batch
+	job     *agg.Job // the batch's fold, or the barrier's snapshot
+	events  int
+	end     *pb.End
+	barrier *pb.Barrier
+	meta    agg.SnapshotMeta // for a barrier's snapshot
 }
 
 type sentBatch struct {
@@ -215,18 +255,30 @@ type sentBatch struct {
 }
 
 // run is one Process stream. Three goroutines: readUp (inbound messages → partitions and the
-// ordered queue), the handler's own (forwards in order: batches to D, acks upstream, End and
-// RunComplete) and readDown (acks and RunComplete from D).
+// ordered queue), the handler's own (forwards in order: batches and barriers to D, writing the
+// snapshots, acks upstream, End and RunComplete) and readDown (acks and RunComplete from D;
+// checkpoint_done it passes upstream itself).
 type run struct {
-	s      *Server
-	cfg    *Config
-	up     pb.AggregateService_ProcessServer
-	down   pb.SinkService_ProcessClient
-	ctx    context.Context
-	cancel context.CancelFunc
-	runID  string
-	pass   bool
-	agg    *agg.Aggregator
+	s       *Server
+	cfg     *Config
+	up      pb.AggregateService_ProcessServer
+	down    pb.SinkService_ProcessClient
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the handler has returned
+	runID   string
+	attempt uint32
+	pass    bool
+	agg     *agg.Aggregator
+	// Checkpoints: the snapshot files (nil when the run keeps none: no checkpoint_dir, or
+	// pass-through), what the snapshot resumed from recorded, the last barrier taken.
+	store       *checkpoint.Store
+	restored    agg.SnapshotMeta
+	lastBarrier uint64
+	// upMu serialises sends upstream: acks and RunComplete from the handler, checkpoint_done
+	// from readDown; upClosed is set once the handler returns, after which nothing is sent.
+	upMu     sync.Mutex
+	upClosed bool
 
 	queue    chan item
 	credits  chan struct{}
@@ -248,6 +300,9 @@ type run struct {
 	// time blocked on D (credit, and sends held up by flow control).
 	creditWaitNs, sendNs, forwardNs int64
 	batchesOut, eventsOut           uint64
+	checkpoints                     int
+	checkpointNs, snapshotBytes     int64
+	pruneErr                        error
 }
 
 // fail records the run's error (the first one wins) and ends the run.
@@ -283,6 +338,8 @@ func kindName(m *pb.StageRequest) string {
 		return "a ResultPart"
 	case *pb.StageRequest_End:
 		return "an End"
+	case *pb.StageRequest_Barrier:
+		return "a Barrier"
 	}
 	return "an empty message"
 }
@@ -291,6 +348,11 @@ func (r *run) serve() error {
 	name := r.cfg.Name
 	r.ctx, r.cancel = context.WithCancel(r.up.Context())
 	defer r.cancel()
+	defer func() { // the stream is not to be used once the handler has returned
+		r.upMu.Lock()
+		r.upClosed = true
+		r.upMu.Unlock()
+	}()
 	t := time.Now()
 	first, err := r.up.Recv()
 	r.upWaitNs += int64(time.Since(t))
@@ -304,7 +366,7 @@ func (r *run) serve() error {
 	if h == nil {
 		return status.Errorf(codes.FailedPrecondition, "%s: the first message must be a RunHeader, got %s", name, kindName(first))
 	}
-	r.runID, r.pass = h.GetRunId(), h.GetPassthrough()
+	r.runID, r.attempt, r.pass = h.GetRunId(), h.GetAttempt(), h.GetPassthrough()
 	var windowSeconds int64
 	if !r.pass {
 		if windowSeconds, err = agg.WindowSeconds(h.GetRulesJson()); err != nil {
@@ -315,12 +377,36 @@ func (r *run) serve() error {
 	if h.GetPartitions() > 0 {
 		partitions = int(min(h.GetPartitions(), agg.MaxPartitions))
 	}
+	if err := r.takeOver(); err != nil {
+		return err
+	}
+	defer r.s.release(r)
 	log := r.cfg.Log
 	fields := map[string]any{"downstream": r.cfg.Downstream, "passthrough": r.pass}
 	if !r.pass {
 		fields["partitions"], fields["windowSeconds"] = partitions, windowSeconds
 	}
+	if h.GetCheckpointDir() != "" {
+		fields["checkpointDir"], fields["attempt"], fields["resumeCheckpoint"] = h.GetCheckpointDir(), h.GetAttempt(), h.GetResumeCheckpoint()
+	}
 	log.Info(r.runID, "run started", fields)
+
+	if !r.pass {
+		r.agg = agg.New(r.ctx, partitions, windowSeconds)
+		if dir := h.GetCheckpointDir(); dir != "" {
+			r.store = checkpoint.New(dir, SnapshotPrefix, h.GetResumeCheckpoint())
+			// No other stream of the run is left (takeOver): a temporary file is a killed
+			// process's.
+			_ = r.store.RemoveTemps()
+		}
+		if n := h.GetResumeCheckpoint(); n > 0 {
+			if err := r.restore(n); err != nil {
+				log.Warn(r.runID, "run failed: "+status.Convert(err).Message(), nil)
+				return err
+			}
+		}
+	}
+	r.lastBarrier = h.GetResumeCheckpoint()
 
 	conn, addr, err := r.s.connect(r.ctx)
 	if err != nil {
@@ -343,9 +429,6 @@ func (r *run) serve() error {
 	r.queue = make(chan item, 2*r.cfg.Window)
 	r.credits = make(chan struct{}, r.cfg.Window)
 	r.complete = make(chan *pb.RunComplete, 1)
-	if !r.pass {
-		r.agg = agg.New(r.ctx, partitions, windowSeconds)
-	}
 	go r.readDown()
 	go r.readUp()
 	err = r.forward()
@@ -353,11 +436,81 @@ func (r *run) serve() error {
 	if err != nil {
 		log.Warn(r.runID, "run failed: "+status.Convert(err).Message(), map[string]any{"batches": r.batchesOut, "seconds": took})
 	} else {
-		log.Info(r.runID, fmt.Sprintf("run finished: %d batches, %d events folded in %.3f s", r.batchesOut, r.eventsOut, took),
-			map[string]any{"downstreamAddress": addr, "busyNs": r.busyNs(), "waitNs": r.waitNs(), "foldNs": r.foldNs(),
-				"checkNs": r.dispatchNs, "forwardNs": r.forwardNs, "upWaitNs": r.upWaitNs, "creditWaitNs": r.creditWaitNs, "sendNs": r.sendNs})
+		fields := map[string]any{"downstreamAddress": addr, "busyNs": r.busyNs(), "waitNs": r.waitNs(), "foldNs": r.foldNs(),
+			"checkNs": r.dispatchNs, "forwardNs": r.forwardNs, "upWaitNs": r.upWaitNs, "creditWaitNs": r.creditWaitNs, "sendNs": r.sendNs}
+		if r.store != nil {
+			fields["checkpoints"], fields["checkpointNs"], fields["lastSnapshotBytes"] = r.checkpoints, r.checkpointNs, r.snapshotBytes
+			fields["batchesTotal"], fields["eventsTotal"] = r.restored.Batches+r.batchesIn, r.restored.Events+r.eventsIn
+			if r.pruneErr != nil {
+				fields["pruneError"] = r.pruneErr.Error()
+			}
+		}
+		log.Info(r.runID, fmt.Sprintf("run finished: %d batches, %d events folded in %.3f s", r.batchesOut, r.eventsOut, took), fields)
 	}
 	return err
+}
+
+// takeOver ends the older stream of the same run, if this process still has one (an
+// earlier attempt whose upstream has not broken yet): it is cancelled, keeps none of its
+// state and sends nothing more downstream; its handler has returned when takeOver does, so it
+// writes no snapshot either. A stream of a later attempt is not ended: this one is refused.
+func (r *run) takeOver() error {
+	old, refused := r.s.claim(r)
+	if refused {
+		return status.Errorf(codes.FailedPrecondition, "%s: attempt %d of run %s arrived after attempt %d", r.cfg.Name, r.attempt, r.runID, old.attempt)
+	}
+	if old == nil {
+		return nil
+	}
+	old.fail(codes.Aborted, "%s: attempt %d of run %s replaced this stream", r.cfg.Name, r.attempt, r.runID)
+	t := time.NewTimer(takeOverWait)
+	defer t.Stop()
+	select {
+	case <-old.done:
+	case <-r.ctx.Done():
+		r.s.release(r)
+		return r.failure()
+	case <-t.C:
+		// Its handler is stuck in a send upstream; cancelled, it cannot send downstream or
+		// rename a snapshot any more.
+		r.cfg.Log.Warn(r.runID, fmt.Sprintf("the stream of attempt %d did not end within %s", old.attempt, takeOverWait), nil)
+	}
+	return nil
+}
+
+// restore loads the snapshot of checkpoint n into the new aggregator, before any batch.
+func (r *run) restore(n uint64) error {
+	name := r.cfg.Name
+	if r.store == nil {
+		return status.Errorf(codes.FailedPrecondition, "%s: checkpoint %d of run %s not found: the header has no checkpoint_dir", name, n, r.runID)
+	}
+	path := r.store.Path(n)
+	data, err := r.store.Load(n)
+	if errors.Is(err, fs.ErrNotExist) {
+		return status.Errorf(codes.FailedPrecondition, "%s: checkpoint %d of run %s not found in %s", name, n, r.runID, r.store.Dir())
+	}
+	if err != nil {
+		return status.Errorf(codes.FailedPrecondition, "%s: checkpoint %d of run %s cannot be read: %v", name, n, r.runID, err)
+	}
+	corrupt := func(format string, args ...any) error {
+		return status.Errorf(codes.FailedPrecondition, "%s: checkpoint %d of run %s is corrupt: %s: %s", name, n, r.runID, path, fmt.Sprintf(format, args...))
+	}
+	snap, err := agg.DecodeSnapshot(data)
+	if err != nil {
+		return corrupt("%v", err)
+	}
+	if snap.RunID != r.runID || snap.Checkpoint != n {
+		return corrupt("it holds checkpoint %d of run %s", snap.Checkpoint, snap.RunID)
+	}
+	if snap.WindowSeconds != r.agg.Window() {
+		return status.Errorf(codes.FailedPrecondition, "%s: checkpoint %d of run %s was saved with windowSeconds %d, but the rules have %d",
+			name, n, r.runID, snap.WindowSeconds, r.agg.Window())
+	}
+	if err := r.agg.Restore(snap); err != nil {
+		return corrupt("%v", err)
+	}
+	r.restored, r.lastTrace = snap.SnapshotMeta, snap.LastTrace
+	return nil
 }
 
 func (r *run) waitNs() int64 { return r.upWaitNs + r.creditWaitNs + r.sendNs }
@@ -421,6 +574,10 @@ func (r *run) readUp() {
 			case <-r.ctx.Done():
 				return
 			}
+		case *pb.StageRequest_Barrier:
+			if !r.takeBarrier(k.Barrier) {
+				return
+			}
 		case *pb.StageRequest_End:
 			select {
 			case r.queue <- item{end: k.End}:
@@ -437,7 +594,59 @@ func (r *run) readUp() {
 	}
 }
 
-// readDown takes acknowledgements (freeing send credit) and the RunComplete off D's stream.
+// takeBarrier queues a barrier behind the batches before it. With snapshots, it first queues
+// a snapshot job behind their folds in every partition: the sync point. The partitions write
+// their state when they reach it and fold the later batches after that; the handler writes
+// the file once they all have, then forwards the barrier. It returns false when the run ended.
+func (r *run) takeBarrier(b *pb.Barrier) bool {
+	n := b.GetCheckpointId()
+	r.crashAt(crash.Barrier, n)
+	it := item{barrier: b}
+	if r.store != nil {
+		// A snapshot of an id not above the last one would overwrite a checkpoint that may be
+		// committed (the one this attempt resumed from, say) with a later state.
+		if n <= r.lastBarrier {
+			r.fail(codes.InvalidArgument, "%s: barrier %d after checkpoint %d: checkpoint ids must increase", r.cfg.Name, n, r.lastBarrier)
+			return false
+		}
+		r.lastBarrier = n
+		t0 := time.Now()
+		it.meta = agg.SnapshotMeta{RunID: r.runID, Checkpoint: n, LastTrace: r.lastTrace,
+			Batches: r.restored.Batches + r.batchesIn, Events: r.restored.Events + r.eventsIn}
+		job, err := r.agg.Snapshot()
+		if err != nil {
+			return false // the run ended
+		}
+		it.job = job
+		r.dispatchNs += int64(time.Since(t0))
+	}
+	select {
+	case r.queue <- it:
+		return true
+	case <-r.ctx.Done():
+		return false
+	}
+}
+
+// crashAt is a crash point (services/PIPELINE.md "Crash points").
+func (r *run) crashAt(point string, n uint64) {
+	if err := r.cfg.Crash.At(point, n); err != nil {
+		r.cfg.Log.Warn(r.runID, err.Error(), nil)
+	}
+}
+
+// sendUp sends one message upstream; readDown and the handler both do.
+func (r *run) sendUp(m *pb.StageResponse) error {
+	r.upMu.Lock()
+	defer r.upMu.Unlock()
+	if r.upClosed {
+		return io.EOF
+	}
+	return r.up.Send(m)
+}
+
+// readDown takes acknowledgements (freeing send credit) and the RunComplete off D's stream,
+// and passes checkpoint_done upstream at once.
 func (r *run) readDown() {
 	name, d := r.cfg.Name, r.cfg.Downstream
 	for {
@@ -466,6 +675,11 @@ func (r *run) readDown() {
 			r.sentMu.Unlock()
 			if ok {
 				r.cfg.Reporter.Record(d, SinkMethod, time.Since(sb.at), int64(sb.events), true, "")
+			}
+		case *pb.StageResponse_CheckpointDone:
+			if err := r.sendUp(m); err != nil {
+				r.cancel()
+				return
 			}
 		case *pb.StageResponse_Complete:
 			r.complete <- k.Complete
@@ -498,21 +712,78 @@ func (r *run) sendDown(m *pb.StageRequest) error {
 	return r.failure()
 }
 
-// forward runs in the handler goroutine: it is the only one that sends on either stream.
+// forward runs in the handler goroutine: it is the only one that sends downstream, and
+// upstream all but checkpoint_done.
 func (r *run) forward() error {
 	for {
+		if r.ctx.Err() != nil { // an ended run forwards nothing more, queued or not
+			return r.failure()
+		}
 		select {
 		case it := <-r.queue:
-			if it.end != nil {
+			var err error
+			switch {
+			case it.end != nil:
 				return r.finish(it.end)
+			case it.barrier != nil:
+				err = r.forwardBarrier(it)
+			default:
+				err = r.forwardBatch(it)
 			}
-			if err := r.forwardBatch(it); err != nil {
+			if err != nil {
 				return err
 			}
 		case <-r.ctx.Done():
 			return r.failure()
 		}
 	}
+}
+
+// forwardBarrier writes the snapshot of the barrier's checkpoint once every partition has
+// written its state (when the run keeps snapshots), then forwards the barrier, which takes no
+// send credit.
+func (r *run) forwardBarrier(it item) error {
+	n := it.barrier.GetCheckpointId()
+	if it.job != nil {
+		if err := it.job.Wait(r.ctx); err != nil {
+			return r.failure()
+		}
+		t := time.Now()
+		size, err := r.store.Save(r.ctx, n, func(w io.Writer) (int64, error) { return r.agg.WriteSnapshot(w, it.meta, it.job) })
+		r.agg.Release(it.job)
+		if err != nil {
+			if r.ctx.Err() != nil {
+				return r.failure()
+			}
+			r.fail(saveCode(err), "%s: cannot save checkpoint %d of run %s to %s: %v", r.cfg.Name, n, r.runID, r.store.Path(n), err)
+			return r.failure()
+		}
+		if err := r.store.Prune(); err != nil && r.pruneErr == nil {
+			r.pruneErr = err // reported when the run ends; a stale file costs only disk space
+		}
+		took := int64(time.Since(t))
+		r.forwardNs += took
+		r.checkpoints++
+		r.checkpointNs += took
+		r.snapshotBytes = size
+		r.crashAt(crash.Saved, n)
+	}
+	if r.ctx.Err() != nil {
+		return r.failure()
+	}
+	return r.sendDown(&pb.StageRequest{Kind: &pb.StageRequest_Barrier{Barrier: it.barrier}})
+}
+
+// saveCode is the status for a snapshot that cannot be written. Ingest retries a run only
+// for codes a new attempt could fix; a full disk or a forbidden directory are not.
+func saveCode(err error) codes.Code {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return codes.ResourceExhausted
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EROFS):
+		return codes.PermissionDenied
+	}
+	return codes.Internal
 }
 
 func (r *run) forwardBatch(it item) error {
@@ -546,7 +817,7 @@ func (r *run) forwardBatch(it item) error {
 	if it.job != nil {
 		r.agg.Release(it.job)
 	}
-	if err := r.up.Send(&pb.StageResponse{Kind: &pb.StageResponse_Ack{Ack: trace}}); err != nil {
+	if err := r.sendUp(&pb.StageResponse{Kind: &pb.StageResponse_Ack{Ack: trace}}); err != nil {
 		r.cancel()
 		return r.failure()
 	}
@@ -591,7 +862,7 @@ func (r *run) finish(end *pb.End) error {
 	_ = r.down.CloseSend()
 	select {
 	case c := <-r.complete:
-		if err := r.up.Send(&pb.StageResponse{Kind: &pb.StageResponse_Complete{Complete: c}}); err != nil {
+		if err := r.sendUp(&pb.StageResponse{Kind: &pb.StageResponse_Complete{Complete: c}}); err != nil {
 			return err
 		}
 		return nil

@@ -30,12 +30,17 @@ type fakeSink struct {
 	pb.UnimplementedSinkServiceServer
 	mu          sync.Mutex
 	got         []*pb.StageRequest
-	failAt      uint64        // fail the stream with DataLoss when this batch arrives (0: never)
-	ackDelay    time.Duration // delay before acking each batch
+	streams     [][]*pb.StageRequest // what arrived, per stream in the order they opened
+	failAt      uint64               // fail the stream with DataLoss when this batch arrives (0: never)
+	ackDelay    time.Duration        // delay before acking each batch
 	inFlight    int
 	maxInFlight int
 	streamErr   error // how the last stream ended
 	done        chan struct{}
+	// On a Barrier: onBarrier is called (in the stream's goroutine), then checkpoint_done is
+	// replied at once when doneOnBarrier is set.
+	onBarrier     func(n uint64)
+	doneOnBarrier bool
 }
 
 func (f *fakeSink) Process(s pb.SinkService_ProcessServer) error {
@@ -70,6 +75,10 @@ func (f *fakeSink) Process(s pb.SinkService_ProcessServer) error {
 	}
 	var header *pb.RunHeader
 	var batches uint64
+	f.mu.Lock()
+	stream := len(f.streams)
+	f.streams = append(f.streams, nil)
+	f.mu.Unlock()
 	for {
 		m, err := s.Recv()
 		if err != nil {
@@ -77,8 +86,16 @@ func (f *fakeSink) Process(s pb.SinkService_ProcessServer) error {
 		}
 		f.mu.Lock()
 		f.got = append(f.got, m)
+		f.streams[stream] = append(f.streams[stream], m)
 		f.mu.Unlock()
 		switch k := m.Kind.(type) {
+		case *pb.StageRequest_Barrier:
+			if f.onBarrier != nil {
+				f.onBarrier(k.Barrier.GetCheckpointId())
+			}
+			if f.doneOnBarrier {
+				out <- &pb.StageResponse{Kind: &pb.StageResponse_CheckpointDone{CheckpointDone: k.Barrier.GetCheckpointId()}}
+			}
 		case *pb.StageRequest_Header:
 			header = k.Header
 		case *pb.StageRequest_Batch:
