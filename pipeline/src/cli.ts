@@ -30,7 +30,7 @@ Usage:
 
   pnpm pipeline run --mode duckdb|duckdb-sql|monolith|split --input FILE --out DIR
         [--rules FILE] [--batch-size B] [--partitions P] [--threads N] [--control-url URL]
-        [--window W] [--passthrough] [--no-build]
+        [--window W] [--passthrough] [--no-checkpoint] [--no-build]
       Writes DIR/results.json, DIR/dead-letters.ndjson and DIR/metrics.json.
       duckdb      reference engine / test oracle (strict validator + DuckDB SQL)
       duckdb-sql  plain DuckDB SQL with read_ndjson, no validation (valid-only input)
@@ -40,6 +40,8 @@ Usage:
                   http://127.0.0.1:3000, i.e. \`npm start\`) when it runs them, else builds them and
                   starts its own control server for the run. --window W batches in flight per hop
                   (default 8); --passthrough forwards batches without work (measures IPC alone).
+                  The run is checkpointed (every 500 ms), so it survives a kill -9 of any stage
+                  with identical results; --no-checkpoint turns that off (to measure its cost).
 
   pnpm pipeline bench [--modes duckdb,monolith,split] [--events 1000000,10000000] [--runs 3]
         [--warmup 1] [--scaling 1,2,4,8] [--seed S] [--users U] [--days D] [--distribution D]
@@ -144,7 +146,7 @@ async function cmdGenerate(argv: string[]): Promise<void> {
 
 async function cmdRun(argv: string[]): Promise<number> {
   const cmd = 'run';
-  const o = parseOptions(argv, { mode: 'string', input: 'string', rules: 'string', out: 'string', 'batch-size': 'string', partitions: 'string', threads: 'string', 'control-url': 'string', window: 'string', passthrough: 'flag', 'no-build': 'flag', help: 'flag' }, cmd);
+  const o = parseOptions(argv, { mode: 'string', input: 'string', rules: 'string', out: 'string', 'batch-size': 'string', partitions: 'string', threads: 'string', 'control-url': 'string', window: 'string', passthrough: 'flag', 'no-checkpoint': 'flag', 'no-build': 'flag', help: 'flag' }, cmd);
   if (o.has('help')) { console.log(USAGE); return 0; }
   const mode = required(o, 'mode', cmd);
   if (!['duckdb', 'duckdb-sql', 'monolith', 'split'].includes(mode)) throw new UsageError(`${cmd}: unknown --mode ${JSON.stringify(mode)} (expected monolith, split, duckdb or duckdb-sql)`);
@@ -177,12 +179,13 @@ async function cmdRun(argv: string[]): Promise<number> {
     try {
       const c = await runSplit({
         input, out, rulesJson: JSON.stringify(rules), batchSize, partitions, window,
-        passthrough: o.has('passthrough'), controlUrl: o.get('control-url'), build: !o.has('no-build'),
+        passthrough: o.has('passthrough'), controlUrl: o.get('control-url'), build: !o.has('no-build'), checkpoint: !o.has('no-checkpoint'),
       });
       process.stderr.write(
         `run split: ${c.lines} lines (${c.invalid} invalid, ${c.dropped} dropped) in ${c.wallSeconds.toFixed(2)} s, ` +
           `${Math.round(Number(c.lines) / Math.max(c.wallSeconds, 1e-9)).toLocaleString('en-US')} events/s, ` +
-          `batch latency p99 ${c.batchLatency?.p99Ms.toFixed(1)} ms, ${c.checksum ? `checksum ${c.checksum}` : 'pass-through (no results)'}\n`,
+          `batch latency p99 ${c.batchLatency?.p99Ms.toFixed(1)} ms, ${c.checksum ? `checksum ${c.checksum}` : 'pass-through (no results)'}` +
+          (c.attempts > 1 ? `, recovered ${c.attempts - 1}× (${c.replayedBatches} batches replayed)` : '') + '\n',
       );
       return 0;
     } catch (e) {

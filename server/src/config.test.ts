@@ -39,6 +39,7 @@ processes:
       failureBudget: 5,
       failureWindowMs: 60000,
       manualRestartIntervalMs: 2000,
+      faultProxy: false,
     });
   });
 
@@ -51,10 +52,17 @@ processes:
     ["processes: [{ name: a }]", /processes\[0\].command is required/],
     ["server: { host: 0.0.0.0 }", /beyond loopback: set server.controlToken/],
     ["server: [1", /not valid YAML/],
+    ["processes: [{ name: a, command: x, faultProxy: yes please }]", /processes\[0\].faultProxy must be true or false, got "yes please"/],
+    ["processes: [{ name: a, command: x, autostart: 1 }]", /processes\[0\].autostart must be true or false, got 1/],
     ["logs: { capacity: 5 }", /logs.capacity must be an integer in 100..10000000, got 5/],
   ])("rejects %s", (text, message) => {
     expect(() => parse(text)).toThrow(ConfigError);
     expect(() => parse(text)).toThrow(message);
+  });
+
+  it("reads faultProxy per process (off unless asked for)", () => {
+    const c = parse("processes: [{ name: a, command: x, faultProxy: true }, { name: b, command: y }]");
+    expect(c.processes.map((p) => p.faultProxy)).toEqual([true, false]);
   });
 
   it("allows binding beyond loopback with a control token", () => {

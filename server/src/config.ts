@@ -31,6 +31,11 @@ export interface ProcessConfig {
   failureWindowMs: number;
   /** Minimum time between two manual restarts of this process. */
   manualRestartIntervalMs: number;
+  /**
+   * Put a chaos fault proxy in front of each instance this process registers: LookupService
+   * then answers with the proxy's address, so DELAY, PACKET_LOSS and ERROR_INJECT can act on it.
+   */
+  faultProxy: boolean;
 }
 
 export interface ServerConfig {
@@ -131,6 +136,13 @@ function fraction(o: Obj, key: string, where: string, def: number): number {
   return v;
 }
 
+function bool(o: Obj, key: string, where: string, def: boolean): boolean {
+  const v = o[key];
+  if (v === undefined || v === null) return def;
+  if (typeof v !== "boolean") throw new ConfigError(`${where}.${key} must be true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
 function strList(o: Obj, key: string, where: string): string[] {
   const v = o[key];
   if (v === undefined || v === null) return [];
@@ -156,6 +168,7 @@ export const processDefaults = {
   failureBudget: 5,
   failureWindowMs: 60_000,
   manualRestartIntervalMs: 2000,
+  faultProxy: false,
 };
 
 const PROCESS_NAME = /^[A-Za-z0-9._-]{1,100}$/;
@@ -177,6 +190,7 @@ const KNOWN_PROCESS_KEYS = new Set([
   "failureBudget",
   "failureWindowMs",
   "manualRestartIntervalMs",
+  "faultProxy",
 ]);
 
 export function parseConfig(text: string, baseDir: string, source = "runtime.yaml"): RuntimeConfig {
@@ -243,8 +257,6 @@ export function parseConfig(text: string, baseDir: string, source = "runtime.yam
     const envObj = obj(o.env, `${where}.env`);
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(envObj)) env[k] = String(v);
-    const autostart = o.autostart === undefined ? true : o.autostart;
-    if (typeof autostart !== "boolean") throw new ConfigError(`${where}.autostart must be true or false, got ${JSON.stringify(autostart)}`);
     return {
       name,
       command: str(o, "command", where),
@@ -253,7 +265,7 @@ export function parseConfig(text: string, baseDir: string, source = "runtime.yam
       env,
       language: str(o, "language", where, "unknown"),
       restart,
-      autostart,
+      autostart: bool(o, "autostart", where, processDefaults.autostart),
       stopTimeoutMs: int(o, "stopTimeoutMs", where, processDefaults.stopTimeoutMs, 0, 600_000),
       backoffInitialMs: int(o, "backoffInitialMs", where, processDefaults.backoffInitialMs, 0, 60_000),
       backoffMaxMs: int(o, "backoffMaxMs", where, processDefaults.backoffMaxMs, 0, 3_600_000),
@@ -263,6 +275,7 @@ export function parseConfig(text: string, baseDir: string, source = "runtime.yam
       failureBudget: int(o, "failureBudget", where, processDefaults.failureBudget, 1, 1000),
       failureWindowMs: int(o, "failureWindowMs", where, processDefaults.failureWindowMs, 1, 86_400_000),
       manualRestartIntervalMs: int(o, "manualRestartIntervalMs", where, processDefaults.manualRestartIntervalMs, 0, 600_000),
+      faultProxy: bool(o, "faultProxy", where, processDefaults.faultProxy),
     };
   });
   if (!isLoopbackHost(server.host) && server.controlToken === "") {

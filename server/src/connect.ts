@@ -8,9 +8,10 @@ import { LoadGeneratorService } from "@modular-runtime/proto/runtime/v1/load";
 import { LoggerService } from "@modular-runtime/proto/runtime/v1/logger";
 import { SupervisorService } from "@modular-runtime/proto/runtime/v1/supervisor";
 import { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
+import { ChaosService } from "@modular-runtime/proto/runtime/v1/chaos";
 import type { ServiceContainer } from "./services.js";
 
-export const allServices: DescService[] = [TopologyService, SupervisorService, LoggerService, LoadGeneratorService, BenchmarkService];
+export const allServices: DescService[] = [TopologyService, SupervisorService, LoggerService, LoadGeneratorService, BenchmarkService, ChaosService];
 
 export function routes(services: ServiceContainer) {
   return (router: ConnectRouter) => {
@@ -19,5 +20,6 @@ export function routes(services: ServiceContainer) {
     router.service(LoggerService, services.logger);
     router.service(LoadGeneratorService, services.load);
     router.service(BenchmarkService, services.benchmark);
+    router.service(ChaosService, services.chaos);
   };
 }

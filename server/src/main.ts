@@ -3,8 +3,8 @@
 //   node --import tsx server/src/main.ts [--config runtime.yaml] [--http-port 3000] [--h2c-port 3001]
 //
 // Serves the dashboard and the Connect API on http://127.0.0.1:3000 (HTTP/1.1), gRPC/Connect for
-// services on h2c :3001, and starts every process of the config file. Ctrl-C stops the
-// children first, then the listeners.
+// services on h2c :3001, and starts every process of the config file. Ctrl-C reverts chaos
+// faults, stops the children, then the listeners.
 
 import type { AddressInfo } from "node:net";
 import { once, setMaxListeners } from "node:events";
@@ -165,6 +165,8 @@ async function main(): Promise<void> {
     }, 20_000);
     force.unref();
     services.benchRunner.stop();
+    // Faults first (hogs killed, proxies closed), so nothing of them outlives the children.
+    await services.stopChaos();
     await supervisor.stopAll();
     spawner.close();
     logStore.close();

@@ -13,6 +13,11 @@ import { createBenchmarkService } from "./services/benchmark/benchmark-service.j
 import { createLoadGeneratorService } from "./services/load/load-service.js";
 import { createLoggerService } from "./services/logger/logger-service.js";
 import { LogStore } from "./services/logger/log-store.js";
+import { createChaosService } from "./services/chaos/chaos-service.js";
+import type { ChaosService } from "@modular-runtime/proto/runtime/v1/chaos";
+import { FaultRegistry, type HogLauncher } from "./services/chaos/fault-registry.js";
+import { spawnerHogLauncher } from "./services/chaos/hog-launcher.js";
+import { ProxyManager } from "./services/chaos/proxy-manager.js";
 import { createSupervisorService } from "./services/supervisor/supervisor-service.js";
 import { TopologyRegistry } from "./services/topology/registry.js";
 import { createTopologyService } from "./services/topology/topology-service.js";
@@ -29,6 +34,11 @@ export interface ServiceContainer {
   load: ServiceImpl<typeof LoadGeneratorService>;
   benchmark: ServiceImpl<typeof BenchmarkService>;
   benchRunner: BenchRunner;
+  faults: FaultRegistry;
+  proxies: ProxyManager;
+  chaos: ServiceImpl<typeof ChaosService>;
+  /** Reverts every fault and closes the fault proxies (also done when `shutdown` aborts). */
+  stopChaos(): Promise<void>;
 }
 
 export interface ServiceOptions {
@@ -47,6 +57,12 @@ export interface ServiceOptions {
   /** The benchmark's directory and this server's HTTP URL (for the split's stages). */
   bench?: { dir: string; controlUrl: () => string | undefined; controlToken?: string };
 }
+
+const noHogs: HogLauncher = {
+  start() {
+    throw new Error("this control server has no process spawner");
+  },
+};
 
 const noSpawner: Spawner = {
   spawn(cfg) {
@@ -80,8 +96,39 @@ export function createServices(opts: ServiceOptions): ServiceContainer {
     // The bench's progress lines show in the Logs panel as the process "benchmark".
     onLine: (line) => opts.onLine?.("benchmark", "stderr", line),
   });
+  const processes = opts.processes ?? [];
+  const faults = new FaultRegistry({
+    clock: opts.clock,
+    scheduler: opts.scheduler,
+    processes,
+    crash: (name) => supervisor.kill(name, "SIGKILL"),
+    hogs: opts.spawner ? spawnerHogLauncher(opts.spawner, (name, line) => opts.onLine?.(name, "stderr", line)) : noHogs,
+    onEvent: opts.onEvent,
+  });
+  const proxied = new Set(processes.filter((p) => p.faultProxy).map((p) => p.name));
+  const proxies = new ProxyManager({
+    registry,
+    proxied: (name) => proxied.has(name),
+    faults: (name) => faults.netFaults(name),
+    onEvent: opts.onEvent,
+    random: opts.random,
+  });
+  let chaosStopped: Promise<void> | undefined;
+  const stopChaos = () => {
+    chaosStopped ??= (async () => {
+      faults.close();
+      await proxies.close();
+    })();
+    return chaosStopped;
+  };
+  // Faults never outlive the control server, whoever stops it.
+  opts.shutdown.addEventListener("abort", () => void stopChaos(), { once: true });
   return {
     benchRunner,
+    faults,
+    proxies,
+    chaos: createChaosService({ faults, shutdown: opts.shutdown }),
+    stopChaos,
     benchmark: createBenchmarkService({ runner: benchRunner, shutdown: opts.shutdown }),
     logStore,
     logger: createLoggerService({ store: logStore, clock: opts.clock, shutdown: opts.shutdown }),
@@ -93,6 +140,7 @@ export function createServices(opts: ServiceOptions): ServiceContainer {
       clock: opts.clock,
       scheduler: opts.scheduler,
       shutdown: opts.shutdown,
+      addressesReady: () => proxies.ready(),
     }),
     supervisorService: createSupervisorService({
       supervisor,

@@ -9,7 +9,8 @@ import { createH2cServer } from "../src/h2c.js";
 import { allowDashboardPort, buildPolicy } from "../src/security.js";
 import { createServices } from "../src/services.js";
 import { systemScheduler } from "../src/services/topology/topology-watcher.js";
-import type { TopologyConfig } from "../src/config.js";
+import type { ProcessConfig, TopologyConfig } from "../src/config.js";
+import { ProcessSpawner } from "../src/supervisor/process-spawner.js";
 
 export interface TestServer {
   httpUrl: string;
@@ -20,7 +21,15 @@ export interface TestServer {
 }
 
 export async function startTestServer(
-  opts: { topology?: Partial<TopologyConfig>; controlToken?: string; shareToken?: string; allowedOrigins?: string[]; benchDir?: string } = {},
+  opts: {
+    topology?: Partial<TopologyConfig>;
+    controlToken?: string;
+    shareToken?: string;
+    allowedOrigins?: string[];
+    benchDir?: string;
+    /** Processes of the "config file"; real children (started when autostart) via a real spawner. */
+    processes?: ProcessConfig[];
+  } = {},
 ): Promise<TestServer> {
   const shutdown = new AbortController();
   setMaxListeners(10_000, shutdown.signal);
@@ -33,7 +42,10 @@ export async function startTestServer(
     ...opts.topology,
   };
   let httpUrl: string | undefined;
+  const spawner = opts.processes ? new ProcessSpawner() : undefined;
   const services = createServices({
+    processes: opts.processes,
+    spawner,
     clock: systemClock,
     scheduler: systemScheduler,
     topology,
@@ -57,6 +69,10 @@ export async function startTestServer(
   await once(h2c, "listening");
   const h2cPort = (h2c.address() as AddressInfo).port;
   const ticker = setInterval(() => services.registry.tick(), 50);
+  if (opts.processes) {
+    services.supervisor.setEnv({ MR_CONTROL_URL: `http://127.0.0.1:${h2cPort}`, MR_CONTROL_HTTP_URL: httpUrl });
+    services.supervisor.startAll();
+  }
   return {
     httpUrl: `http://127.0.0.1:${httpPort}`,
     h2cUrl: `http://127.0.0.1:${h2cPort}`,
@@ -64,6 +80,10 @@ export async function startTestServer(
     services,
     async close() {
       clearInterval(ticker);
+      // As main.ts does: faults revert, children stop, then the listeners close.
+      await services.stopChaos();
+      await services.supervisor.stopAll();
+      spawner?.close();
       shutdown.abort();
       h2c.close();
       await app.close();

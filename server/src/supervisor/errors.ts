@@ -8,6 +8,8 @@ export const SupervisorErrors = {
     new ConnectError(`unknown process ${JSON.stringify(name)}; the config file defines: ${known.join(", ") || "(none)"}`, Code.NotFound),
   alreadyRunning: (name: string, state: string) =>
     new ConnectError(`process ${JSON.stringify(name)} is ${state}; stop it first or use RestartProcess`, Code.FailedPrecondition),
+  notRunning: (name: string, state: string) =>
+    new ConnectError(`process ${JSON.stringify(name)} is not running (${state})`, Code.FailedPrecondition),
   restartTooSoon: (name: string, waitMs: number) =>
     new ConnectError(
       `manual restarts of ${JSON.stringify(name)} are limited; try again in ${(waitMs / 1000).toFixed(1)} s`,

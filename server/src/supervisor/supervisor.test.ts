@@ -221,6 +221,21 @@ describe("stop, start and restart", () => {
     expect(err(() => sup.start("svc")).code).toBe(Code.FailedPrecondition);
   });
 
+  it("kill signals the running child's group and the restart policy takes over (chaos CRASH)", async () => {
+    const sup = make({ restart: "always" });
+    const pid = sup.get("svc").pid;
+    expect(sup.kill("svc", "SIGKILL")).toBe(pid);
+    expect(spawner.last.signals).toEqual(["SIGKILL"]);
+    await Promise.resolve();
+    expect(sup.get("svc")).toMatchObject({ state: "BACKOFF", lastExit: "signal SIGKILL" });
+    expect(() => sup.kill("svc", "SIGKILL")).toThrow(expect.objectContaining({ code: Code.FailedPrecondition }));
+    expect(() => sup.kill("svc", "SIGKILL")).toThrow('process "svc" is not running (BACKOFF)');
+    sched.advance(250);
+    expect(sup.get("svc").pid).not.toBe(pid);
+    expect(sup.get("svc").restarts).toBe(1);
+    expect(() => sup.kill("nope", "SIGKILL")).toThrow(expect.objectContaining({ code: Code.NotFound }));
+  });
+
   it("stopAll stops everything and nothing restarts afterwards", async () => {
     const sup = make();
     await sup.stopAll();

@@ -204,6 +204,19 @@ export class Supervisor {
     return this.status(p);
   }
 
+  /**
+   * Sends a signal to a running process's group, as an outside `kill` would (chaos: SIGKILL for
+   * a crash). The restart policy then treats the exit like any other. Returns the pid signalled.
+   */
+  kill(name: string, signal: NodeJS.Signals): number {
+    const p = this.find(name);
+    const child = p.child;
+    if (!child || (p.state !== "STARTING" && p.state !== "RUNNING")) throw SupervisorErrors.notRunning(name, p.state);
+    this.deps.onEvent?.(name, `${name} (pid ${child.pid}) sent ${signal} by request`, "warn");
+    child.signalGroup(signal);
+    return child.pid;
+  }
+
   /** Stops every process group, for shutdown. No restarts happen afterwards. */
   async stopAll(): Promise<void> {
     this.shuttingDown = true;

@@ -123,6 +123,7 @@ export class TopologyRegistry {
   private pending: RegistryChange[] = [];
   private revisionCounter = 0n;
   private restartCounter?: (processName: string) => number | undefined;
+  private lookupAddress?: (node: ServiceNode) => string | undefined;
 
   constructor(
     private readonly clock: Clock,
@@ -150,6 +151,14 @@ export class TopologyRegistry {
   /** Lets the supervisor's restart counts (by process name) win over the registry's own. */
   setRestartCounter(counter: (processName: string) => number | undefined): void {
     this.restartCounter = counter;
+  }
+
+  /**
+   * Lets another component (the chaos fault proxies) answer lookups with a different address
+   * for some instances. The graph (nodes(), GetTopology) keeps the address they registered.
+   */
+  setLookupAddress(resolve: (node: ServiceNode) => string | undefined): void {
+    this.lookupAddress = resolve;
   }
 
   subscribe(listener: ChangeListener): () => void {
@@ -360,14 +369,19 @@ export class TopologyRegistry {
     return [...this.visibleEdges].sort().map((id) => this.toEdge(id));
   }
 
-  /** Live (not STALE, not DEAD) instances of a name, newest first. */
+  /** Live (not STALE, not DEAD) instances of a name, newest first, with the address to call. */
   lookup(name: string): ServiceNode[] {
     return [...this.instances.values()]
       .filter(
         (i) => i.request.name === name && i.state !== ConnectionState.DEAD && i.state !== ConnectionState.STALE,
       )
       .sort((a, b) => b.registeredAt - a.registeredAt)
-      .map((i) => this.toNode(i));
+      .map((i) => {
+        const node = this.toNode(i);
+        const address = this.lookupAddress?.(node);
+        if (address) node.address = address;
+        return node;
+      });
   }
 
   // --- internals ---------------------------------------------------------------------------

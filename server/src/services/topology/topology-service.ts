@@ -24,6 +24,11 @@ export interface TopologyServiceDeps {
   shutdown: AbortSignal;
   /** Metric coalescing interval for watchers. */
   watchCoalesceMs?: number;
+  /**
+   * Resolves once lookups give final addresses (fault proxies being started listen): awaited
+   * before a registration is answered and before a lookup, so no caller bypasses a proxy.
+   */
+  addressesReady?: () => Promise<void>;
 }
 
 const MAX_ACTIVITY_EVENTS = 10_000;
@@ -35,8 +40,10 @@ function requireInstanceId(id: string): void {
 export function createTopologyService(deps: TopologyServiceDeps): ServiceImpl<typeof TopologyService> {
   const { registry, clock } = deps;
   return {
-    registerService(req) {
-      return registry.register(req);
+    async registerService(req) {
+      const handle = registry.register(req);
+      await deps.addressesReady?.();
+      return handle;
     },
 
     async *heartbeat(requests) {
@@ -123,8 +130,9 @@ export function createTopologyService(deps: TopologyServiceDeps): ServiceImpl<ty
       }
     },
 
-    lookupService(req) {
+    async lookupService(req) {
       if (req.name === "") throw new ConnectError("name is required", Code.InvalidArgument);
+      await deps.addressesReady?.();
       return create(LookupServiceResponseSchema, { instances: registry.lookup(req.name) });
     },
   };
