@@ -151,7 +151,7 @@ async fn main() {
         match m.kind {
             Some(stage_response::Kind::Ack(_)) => credits.add_permits(1),
             Some(stage_response::Kind::Complete(c)) => complete = Some(c),
-            None => {}
+            Some(stage_response::Kind::CheckpointDone(_)) | None => {}
         }
     }
     sender.await.unwrap();

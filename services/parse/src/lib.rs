@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod checkfile;
 pub mod control;
+pub mod crash;
 pub mod log;
 pub mod metrics;
 pub mod stage;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use parse::control::{Control, Reporter};
+use parse::crash::CrashPoint;
 use parse::stage::{self, Config, ParseStage};
 use parse::{checkfile, log};
 
@@ -15,6 +16,8 @@ Usage:
       Serves pipeline.v1.ParseService (h2c), registers with the control server's topology
       (--control-url, default $MR_CONTROL_HTTP_URL or http://127.0.0.1:3000; Connect JSON over
       HTTP/1.1) and finds its downstream there, unless --downstream-address is given.
+      Recovery tests: MR_CRASH_AT=barrier:<N> with MR_CRASH_MARKER=<file> makes it SIGKILL itself
+      when Barrier N arrives, once (only while the marker file does not exist; it creates it).
   parse --check-file INPUT [--results FILE] [--window-seconds N]
       Frames INPUT like pipeline/src/validate/line-reader.ts, validates every line and prints the
       dead letters as NDJSON {\"line\":N,\"reason\":R} on stdout and a summary on stderr. --results
@@ -122,6 +125,13 @@ fn main() -> ExitCode {
 }
 
 async fn serve(flags: Flags) -> ExitCode {
+    let crash = match CrashPoint::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("parse: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let control = match Control::new(&flags.control_url) {
         Ok(c) => c,
         Err(e) => {
@@ -147,6 +157,10 @@ async fn serve(flags: Flags) -> ExitCode {
     cfg.downstream_address = flags.downstream_address.clone();
     cfg.control = Some(control);
     cfg.reporter = Some(reporter.clone());
+    let crash_note = crash
+        .as_ref()
+        .map(|c| format!("crash point armed: SIGKILL at barrier {} unless {} exists", c.barrier, c.marker.display()));
+    cfg.crash = crash;
     log::line(
         "info",
         &flags.name,
@@ -154,6 +168,9 @@ async fn serve(flags: Flags) -> ExitCode {
         &format!("serving ParseService on {address}"),
         &[("address", serde_json::json!(address)), ("pid", serde_json::json!(std::process::id()))],
     );
+    if let Some(note) = crash_note {
+        log::info(&flags.name, "", &note);
+    }
     tokio::spawn(reporter.clone().run());
 
     // A supervised process must not outlive its supervisor: exit when re-parented.

@@ -2,15 +2,18 @@
 //! the downstream (rules), following services/PIPELINE.md: header first, each batch validated
 //! into event columns and dead letters, sent under a credit window of 8, acknowledged upstream;
 //! End gets this stage's metrics and is forwarded; the downstream's RunComplete comes back up.
+//! Checkpointed runs: barriers pass through in order (no credit, no ack), the downstream's
+//! checkpoint_done goes straight back up, and a new attempt of a run ends the older one first.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Endpoint, Server};
@@ -18,6 +21,7 @@ use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::batch::BatchParser;
 use crate::control::{Control, Reporter};
+use crate::crash::CrashPoint;
 use crate::log;
 use crate::metrics;
 use crate::pb::batch::Payload;
@@ -49,6 +53,8 @@ pub struct Config {
     pub reporter: Option<Arc<Reporter>>,
     /// How long to retry the downstream lookup.
     pub lookup_timeout: Duration,
+    /// MR_CRASH_AT / MR_CRASH_MARKER (tests of recovery), read once by main.
+    pub crash: Option<CrashPoint>,
 }
 
 impl Config {
@@ -60,6 +66,7 @@ impl Config {
             control: None,
             reporter: None,
             lookup_timeout: Duration::from_secs(30),
+            crash: None,
         }
     }
 }
@@ -68,11 +75,12 @@ impl Config {
 #[derive(Clone)]
 pub struct ParseStage {
     cfg: Arc<Config>,
+    runs: Arc<Runs>,
 }
 
 impl ParseStage {
     pub fn new(cfg: Config) -> ParseStage {
-        ParseStage { cfg: Arc::new(cfg) }
+        ParseStage { cfg: Arc::new(cfg), runs: Arc::new(Runs::default()) }
     }
 
     /// The tonic service with the stage's message size limits.
@@ -117,7 +125,7 @@ impl ParseService for ParseStage {
     ) -> Result<Response<Self::ProcessStream>, Status> {
         let (tx, rx) = mpsc::channel(2 * WINDOW + 8);
         let cfg = self.cfg.clone();
-        tokio::spawn(run_stream(cfg, request.into_inner(), tx));
+        tokio::spawn(run_stream(cfg, self.runs.clone(), request.into_inner(), tx));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
@@ -128,6 +136,70 @@ enum Stop {
     Fail(Status),
     /// The upstream went away: forget the run (the downstream stream is cancelled on drop).
     Cancelled,
+    /// A header of the same run (this attempt) arrived on another stream: this one sends nothing
+    /// more and ends with ABORTED.
+    Superseded(u32),
+}
+
+/// The runs this process has a stream for, by run id: a header for a run id that is still here
+/// (an earlier attempt whose upstream has not broken yet) ends that older stream first.
+#[derive(Default)]
+struct Runs {
+    next_id: AtomicU64,
+    active: Mutex<HashMap<String, Active>>,
+}
+
+struct Active {
+    /// Tells the stream's task it is superseded (by this attempt).
+    cancel: oneshot::Sender<u32>,
+    /// Yields None once every task of the stream (its run and its downstream reader) is gone.
+    gone: mpsc::Receiver<()>,
+    id: u64,
+}
+
+/// A stream's entry in `Runs`, removed when the stream ends unless a newer attempt took it over.
+struct Registration {
+    runs: Arc<Runs>,
+    run_id: String,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut active = self.runs.active.lock().unwrap();
+        if active.get(&self.run_id).is_some_and(|a| a.id == self.id) {
+            active.remove(&self.run_id);
+        }
+    }
+}
+
+impl Runs {
+    /// Registers a stream for `run_id`. Returns its registration, the signal that it has been
+    /// superseded, the guard whose clones keep it counted as alive, and the older stream of the
+    /// same run, if any, which the caller ends first.
+    fn begin(
+        self: &Arc<Self>,
+        run_id: &str,
+    ) -> (Registration, oneshot::Receiver<u32>, mpsc::Sender<()>, Option<Active>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (cancel, cancelled) = oneshot::channel();
+        let (alive, gone) = mpsc::channel(1);
+        // A stream without a run id has nothing to be confused with.
+        let older = match run_id.is_empty() {
+            true => None,
+            false => self.active.lock().unwrap().insert(run_id.to_string(), Active { cancel, gone, id }),
+        };
+        (Registration { runs: self.clone(), run_id: run_id.to_string(), id }, cancelled, alive, older)
+    }
+}
+
+impl Active {
+    /// Ends this (older) stream and waits until its tasks are gone, so its downstream stream is
+    /// cancelled before the new attempt opens one. Bounded: its teardown is only drops.
+    async fn end(mut self, by_attempt: u32) {
+        let _ = self.cancel.send(by_attempt);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.gone.recv()).await;
+    }
 }
 
 /// What the downstream's response stream says.
@@ -162,11 +234,12 @@ fn kind_name(k: &Option<Kind>) -> &'static str {
         Some(Kind::Batch(_)) => "a Batch",
         Some(Kind::ResultPart(_)) => "a ResultPart",
         Some(Kind::End(_)) => "an End",
+        Some(Kind::Barrier(_)) => "a Barrier",
         None => "an empty message",
     }
 }
 
-async fn run_stream(cfg: Arc<Config>, mut inbound: Streaming<StageRequest>, tx: Upstream) {
+async fn run_stream(cfg: Arc<Config>, runs: Arc<Runs>, mut inbound: Streaming<StageRequest>, tx: Upstream) {
     let name = cfg.name.clone();
     let t = Instant::now();
     let first = tokio::select! {
@@ -192,8 +265,29 @@ async fn run_stream(cfg: Arc<Config>, mut inbound: Streaming<StageRequest>, tx: 
         }
     };
     let run_id = header.run_id.clone();
+    let attempt = header.attempt;
     let started = Instant::now();
-    match run(&cfg, header, inbound, &tx, first_wait).await {
+    let (_registration, superseded, alive, older) = runs.begin(&run_id);
+    let work = async {
+        if let Some(older) = older {
+            older.end(attempt).await;
+        }
+        run(&cfg, header, inbound, &tx, first_wait, alive).await
+    };
+    let superseded = async {
+        match superseded.await {
+            Ok(by) => by,
+            // Only a newer attempt takes the entry, and it always says so first (a stream
+            // without a run id has no entry: never superseded).
+            Err(_) => std::future::pending().await,
+        }
+    };
+    // Dropping `work` drops everything the run holds: its downstream stream is cancelled.
+    let outcome = tokio::select! {
+        r = work => r,
+        by = superseded => Err(Stop::Superseded(by)),
+    };
+    match outcome {
         Ok(f) => log::line(
             "info",
             &name,
@@ -213,6 +307,13 @@ async fn run_stream(cfg: Arc<Config>, mut inbound: Streaming<StageRequest>, tx: 
             let _ = tx.send(Err(status)).await;
         }
         Err(Stop::Cancelled) => log::info(&name, &run_id, "run cancelled: the upstream stream went away"),
+        Err(Stop::Superseded(by)) => {
+            let msg = format!("{name}: attempt {attempt} of run {run_id} was superseded by attempt {by}");
+            log::info(&name, &run_id, &msg);
+            // Nothing more goes up this stream but its end; never wait on an upstream that
+            // has moved on.
+            let _ = tx.try_send(Err(Status::aborted(msg)));
+        }
     }
 }
 
@@ -251,6 +352,40 @@ fn down_failure(cfg: &Config, ev: Option<DownEvent>) -> Stop {
         Some(DownEvent::Closed) | None => (Code::Internal, "closed the stream without a RunComplete".to_string()),
     };
     Stop::Fail(Status::new(code, format!("{}: {} failed: {msg}", cfg.name, cfg.downstream)))
+}
+
+/// Sends `msg` on the downstream stream, in order after everything sent before; gives up as soon
+/// as the downstream fails or the upstream goes away.
+async fn send_down(
+    cfg: &Config,
+    dtx: &mpsc::Sender<StageRequest>,
+    ev_rx: &mut mpsc::UnboundedReceiver<DownEvent>,
+    tx: &Upstream,
+    msg: StageRequest,
+) -> Result<(), Stop> {
+    tokio::select! {
+        biased;
+        ev = ev_rx.recv() => Err(down_failure(cfg, ev)),
+        _ = tx.closed() => Err(Stop::Cancelled),
+        r = dtx.send(msg) => match r {
+            Ok(()) => Ok(()),
+            Err(_) => Err(down_failure(cfg, ev_rx.recv().await)),
+        },
+    }
+}
+
+/// Sends `msg` upstream (an ack); gives up as soon as the downstream fails or the upstream goes.
+async fn send_up(
+    cfg: &Config,
+    ev_rx: &mut mpsc::UnboundedReceiver<DownEvent>,
+    tx: &Upstream,
+    msg: StageResponse,
+) -> Result<(), Stop> {
+    tokio::select! {
+        biased;
+        ev = ev_rx.recv() => Err(down_failure(cfg, ev)),
+        r = tx.send(Ok(msg)) => r.map_err(|_| Stop::Cancelled),
+    }
 }
 
 fn invalid(msg: String) -> Stop {
@@ -301,6 +436,7 @@ async fn run(
     mut inbound: Streaming<StageRequest>,
     tx: &Upstream,
     first_wait: Duration,
+    alive: mpsc::Sender<()>,
 ) -> Result<Figures, Stop> {
     let name = cfg.name.as_str();
     let cpu0 = metrics::cpu_seconds();
@@ -316,17 +452,32 @@ async fn run(
     let passthrough = header.passthrough;
     let run_id = header.run_id.clone();
 
-    // Find and open the downstream.
+    // Find and open the downstream: looked up for every run (and so every attempt), so a
+    // restarted downstream is found at its new address; nothing is cached across runs.
     let address = match &cfg.downstream_address {
         Some(a) => a.clone(),
         None => lookup(cfg, tx).await?,
+    };
+    let mut fields =
+        vec![("downstream", json!(format!("{}@{address}", cfg.downstream))), ("attempt", json!(header.attempt))];
+    if !header.checkpoint_dir.is_empty() {
+        fields.push(("checkpointDir", json!(header.checkpoint_dir)));
+        fields.push(("resumeCheckpoint", json!(header.resume_checkpoint)));
+    }
+    let resume = match header.resume_checkpoint {
+        0 => String::new(),
+        n => format!(", from checkpoint {n}"),
     };
     log::line(
         "info",
         name,
         &run_id,
-        &format!("run started{}", if passthrough { " (pass-through)" } else { "" }),
-        &[("downstream", json!(format!("{}@{address}", cfg.downstream)))],
+        &format!(
+            "run started (attempt {}{resume}){}",
+            header.attempt,
+            if passthrough { " (pass-through)" } else { "" }
+        ),
+        &fields,
     );
     let endpoint = Endpoint::from_shared(format!("http://{address}"))
         .map_err(|e| Stop::Fail(Status::invalid_argument(format!("{name}: bad downstream address {address:?}: {e}"))))?
@@ -350,7 +501,9 @@ async fn run(
         let credits = credits.clone();
         let inflight = inflight.clone();
         let reporter = cfg.reporter.clone();
+        let up = tx.clone();
         tokio::spawn(async move {
+            let _alive = alive;
             // Opened in its own task: a downstream may send its response headers only with its
             // first reply, which needs our batches.
             let mut stream = match client.process(ReceiverStream::new(drx)).await {
@@ -379,6 +532,13 @@ async fn run(
                     Ok(Some(StageResponse { kind: Some(stage_response::Kind::Complete(c)) })) => {
                         let _ = ev_tx.send(DownEvent::Complete(c));
                     }
+                    Ok(Some(StageResponse { kind: Some(stage_response::Kind::CheckpointDone(n)) })) => {
+                        // Straight up, unchanged: ingest commits N on it.
+                        let done = StageResponse { kind: Some(stage_response::Kind::CheckpointDone(n)) };
+                        if up.send(Ok(done)).await.is_err() {
+                            return; // the upstream is gone; the run ends through tx.closed()
+                        }
+                    }
                     Ok(Some(StageResponse { kind: None })) => {}
                     Ok(None) => {
                         let _ = ev_tx.send(DownEvent::Closed);
@@ -393,9 +553,7 @@ async fn run(
         })
     };
     let _reader_guard = AbortOnDrop(reader.abort_handle());
-    if dtx.send(StageRequest { kind: Some(Kind::Header(header)) }).await.is_err() {
-        return Err(down_failure(cfg, ev_rx.recv().await));
-    }
+    send_down(cfg, &dtx, &mut ev_rx, tx, StageRequest { kind: Some(Kind::Header(header)) }).await?;
 
     let mut parser = BatchParser::new();
     loop {
@@ -437,15 +595,21 @@ async fn run(
                 }
                 f.wait += t1.elapsed();
                 inflight.lock().unwrap().push_back((trace, Instant::now(), events));
-                if dtx.send(StageRequest { kind: Some(Kind::Batch(out)) }).await.is_err() {
-                    return Err(down_failure(cfg, ev_rx.recv().await));
-                }
+                send_down(cfg, &dtx, &mut ev_rx, tx, StageRequest { kind: Some(Kind::Batch(out)) }).await?;
                 f.batches_out += 1;
                 f.events_out += events;
                 let ack = StageResponse { kind: Some(stage_response::Kind::Ack(trace)) };
-                if tx.send(Ok(ack)).await.is_err() {
-                    return Err(Stop::Cancelled);
+                send_up(cfg, &mut ev_rx, tx, ack).await?;
+            }
+            Some(Kind::Barrier(b)) => {
+                if let Some(crash) = &cfg.crash
+                    && let Err(e) = crash.at_barrier(b.checkpoint_id)
+                {
+                    log::error(name, &run_id, &e);
                 }
+                // Every batch received before it has been sent on (this loop sends in order);
+                // no credit, no ack.
+                send_down(cfg, &dtx, &mut ev_rx, tx, StageRequest { kind: Some(Kind::Barrier(b)) }).await?;
             }
             Some(Kind::End(mut end)) => {
                 end.stages.push(StageMetrics {
@@ -461,9 +625,7 @@ async fn run(
                     peak_rss_bytes: metrics::peak_rss_bytes(),
                     pid: std::process::id() as i32,
                 });
-                if dtx.send(StageRequest { kind: Some(Kind::End(end)) }).await.is_err() {
-                    return Err(down_failure(cfg, ev_rx.recv().await));
-                }
+                send_down(cfg, &dtx, &mut ev_rx, tx, StageRequest { kind: Some(Kind::End(end)) }).await?;
                 drop(dtx); // nothing follows End: half-close our side of the downstream stream
                 let t2 = Instant::now();
                 let complete = tokio::select! {
@@ -474,6 +636,7 @@ async fn run(
                     _ = tx.closed() => return Err(Stop::Cancelled),
                 };
                 f.wait += t2.elapsed();
+                // Not send_up: the downstream stream may well end (Closed) right after it.
                 let msg = StageResponse { kind: Some(stage_response::Kind::Complete(complete)) };
                 if tx.send(Ok(msg)).await.is_err() {
                     return Err(Stop::Cancelled);

@@ -1,6 +1,9 @@
 //! The gRPC stage in-process: ParseService served on a loopback port with a fake downstream
 //! RulesService (a tiny tonic server that records what arrives, acknowledges batches and
-//! answers End with a RunComplete), driven by a tonic client playing ingest.
+//! answers End with a RunComplete), driven by a tonic client playing ingest. The fake answers
+//! each Barrier with checkpoint_done at once, like a sink right behind parse. Checkpointed runs:
+//! barrier order and credit, checkpoint_done upstream, a newer attempt ending the older stream, a
+//! killed downstream, and the MR_CRASH_AT crash point of the real binary.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,8 +15,8 @@ use parse::pb::rules_service_server::{RulesService, RulesServiceServer};
 use parse::pb::stage_request::Kind;
 use parse::pb::stage_response;
 use parse::pb::{
-    Batch, BatchCounters, BatchMeta, DeadLetter, DeadLetterReason, End, Events, RawLines, RunComplete, RunHeader,
-    StageMetrics, StageRequest, StageResponse,
+    Barrier, Batch, BatchCounters, BatchMeta, DeadLetter, DeadLetterReason, End, Events, RawLines, RunComplete,
+    RunHeader, StageMetrics, StageRequest, StageResponse,
 };
 use parse::stage::{Config, ParseStage};
 use tokio::net::TcpListener;
@@ -30,7 +33,8 @@ const T0_EPOCH: i64 = 1767225610;
 enum Mode {
     /// Acks every batch at once.
     Ack,
-    /// Holds acks until `n` batches are unacknowledged (checks the credit window).
+    /// Holds acks until `n` batches are unacknowledged (checks the credit window), or until a
+    /// barrier arrives.
     HoldUntil(usize),
     /// Fails the stream on the header.
     FailOnHeader,
@@ -39,9 +43,13 @@ enum Mode {
 #[derive(Default)]
 struct Seen {
     messages: Vec<StageRequest>,
+    /// The attempt of the stream each message of `messages` arrived on (from its header).
+    attempts: Vec<u32>,
     max_outstanding: usize,
     /// How the inbound stream ended, when it ended before End.
     ended: Option<String>,
+    /// Every stream that ended before End: its attempt and how.
+    ends: Vec<(u32, String)>,
 }
 
 #[derive(Clone)]
@@ -61,20 +69,32 @@ impl RulesService for FakeRules {
         let mode = self.mode;
         tokio::spawn(async move {
             let mut pending: Vec<u64> = Vec::new();
+            let mut attempt = 0;
             let ack = |id: u64| Ok(StageResponse { kind: Some(stage_response::Kind::Ack(id)) });
             loop {
                 let m = match inbound.message().await {
                     Ok(Some(m)) => m,
                     Ok(None) => {
-                        seen.lock().unwrap().ended = Some("closed".into());
+                        let mut s = seen.lock().unwrap();
+                        s.ended = Some("closed".into());
+                        s.ends.push((attempt, "closed".into()));
                         return;
                     }
                     Err(e) => {
-                        seen.lock().unwrap().ended = Some(format!("error: {e}"));
+                        let mut s = seen.lock().unwrap();
+                        s.ended = Some(format!("error: {e}"));
+                        s.ends.push((attempt, format!("error: {e}")));
                         return;
                     }
                 };
-                seen.lock().unwrap().messages.push(m.clone());
+                if let Some(Kind::Header(h)) = &m.kind {
+                    attempt = h.attempt;
+                }
+                {
+                    let mut s = seen.lock().unwrap();
+                    s.messages.push(m.clone());
+                    s.attempts.push(attempt);
+                }
                 match m.kind {
                     Some(Kind::Header(_)) if mode == Mode::FailOnHeader => {
                         let _ =
@@ -95,6 +115,13 @@ impl RulesService for FakeRules {
                             for id in pending.drain(..) {
                                 let _ = tx.send(ack(id)).await;
                             }
+                        }
+                    }
+                    Some(Kind::Barrier(b)) => {
+                        let done = StageResponse { kind: Some(stage_response::Kind::CheckpointDone(b.checkpoint_id)) };
+                        let _ = tx.send(Ok(done)).await;
+                        for id in pending.drain(..) {
+                            let _ = tx.send(ack(id)).await;
                         }
                     }
                     Some(Kind::End(end)) => {
@@ -125,8 +152,8 @@ struct Harness {
     seen: Arc<Mutex<Seen>>,
 }
 
-async fn start(mode: Mode) -> Harness {
-    parse::log::set_enabled(false);
+/// Serves a FakeRules on an ephemeral port of the current runtime: its address and record.
+async fn start_rules(mode: Mode) -> (String, Arc<Mutex<Seen>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let rules_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let rules_addr = rules_listener.local_addr().unwrap();
@@ -138,9 +165,15 @@ async fn start(mode: Mode) -> Harness {
             .await
             .unwrap();
     });
+    (rules_addr.to_string(), seen)
+}
+
+async fn start(mode: Mode) -> Harness {
+    parse::log::set_enabled(false);
+    let (rules_addr, seen) = start_rules(mode).await;
     let (listener, addr) = parse::stage::bind("127.0.0.1", 0).await.unwrap();
     let mut cfg = Config::new("parse", "rules");
-    cfg.downstream_address = Some(rules_addr.to_string());
+    cfg.downstream_address = Some(rules_addr);
     tokio::spawn(parse::stage::serve(listener, ParseStage::new(cfg), std::future::pending::<()>()));
     Harness { parse_addr: addr.to_string(), seen }
 }
@@ -470,6 +503,11 @@ async fn an_unregistered_downstream_is_unavailable() {
 /// A control server that answers LookupService: no instance for the first `misses` calls,
 /// then `address`. Returns its URL and the number of lookups seen.
 async fn lookup_server(address: String, misses: usize) -> (String, Arc<Mutex<usize>>) {
+    lookup_server_of(Arc::new(Mutex::new(address)), misses).await
+}
+
+/// lookup_server answering whatever `address` holds at the time of each lookup.
+async fn lookup_server_of(address: Arc<Mutex<String>>, misses: usize) -> (String, Arc<Mutex<usize>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
@@ -496,6 +534,7 @@ async fn lookup_server(address: String, misses: usize) -> (String, Arc<Mutex<usi
                 *c += 1;
                 *c
             };
+            let address = address.lock().unwrap().clone();
             let body =
                 if n <= misses { "{}".to_string() } else { format!(r#"{{"instances":[{{"address":"{address}"}}]}}"#) };
             let resp = format!(
@@ -565,4 +604,477 @@ async fn an_upstream_that_goes_away_cancels_the_downstream_stream() {
     }
     let ended = h.seen.lock().unwrap().ended.clone();
     assert!(ended.is_some(), "the downstream stream must end when the upstream goes away");
+}
+
+// ---- Checkpointed runs ----
+
+/// A header of attempt `attempt` of run `run_id` of a checkpointed run.
+fn ckpt_header(run_id: &str, attempt: u32, resume: u64, passthrough: bool) -> StageRequest {
+    StageRequest {
+        kind: Some(Kind::Header(RunHeader {
+            run_id: run_id.into(),
+            rules_json: "{}".into(),
+            out_dir: "/tmp/x".into(),
+            batch_size: 10,
+            passthrough,
+            checkpoint_dir: "/tmp/x/checkpoints".into(),
+            resume_checkpoint: resume,
+            attempt,
+            ..Default::default()
+        })),
+    }
+}
+
+fn barrier_msg(n: u64) -> StageRequest {
+    StageRequest { kind: Some(Kind::Barrier(Barrier { checkpoint_id: n })) }
+}
+
+fn one_line_batch(trace: u64) -> StageRequest {
+    batch_msg(raw_batch(trace, 10 * trace, &[&ev(T0, "click", "u1", "1")], vec![]))
+}
+
+/// What each message on the downstream stream was: "header", "batch <trace>", "barrier <N>", "end".
+fn shapes(msgs: &[StageRequest]) -> Vec<String> {
+    msgs.iter()
+        .map(|m| match &m.kind {
+            Some(Kind::Header(_)) => "header".to_string(),
+            Some(Kind::Batch(b)) => format!("batch {}", b.meta.as_ref().unwrap().trace_id),
+            Some(Kind::Barrier(b)) => format!("barrier {}", b.checkpoint_id),
+            Some(Kind::End(_)) => "end".to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+/// What came back up: "ack <trace>", "done <N>", "complete".
+fn replies(resp: &[StageResponse]) -> Vec<String> {
+    resp.iter()
+        .map(|r| match &r.kind {
+            Some(stage_response::Kind::Ack(a)) => format!("ack {a}"),
+            Some(stage_response::Kind::CheckpointDone(n)) => format!("done {n}"),
+            Some(stage_response::Kind::Complete(_)) => "complete".to_string(),
+            None => "empty".to_string(),
+        })
+        .collect()
+}
+
+/// A ParseService.Process stream driven message by message, like ingest does.
+struct Live {
+    tx: mpsc::Sender<StageRequest>,
+    rx: Streaming<StageResponse>,
+}
+
+impl Live {
+    async fn open(addr: &str) -> Live {
+        let mut client = ParseServiceClient::connect(format!("http://{addr}")).await.unwrap();
+        let (tx, rx) = mpsc::channel(64);
+        let rx = client.process(ReceiverStream::new(rx)).await.unwrap().into_inner();
+        Live { tx, rx }
+    }
+
+    async fn send(&self, m: StageRequest) {
+        self.tx.send(m).await.unwrap();
+    }
+
+    /// The next reply or the stream's end; panics when nothing comes within 5 s.
+    async fn next(&mut self) -> Result<Option<StageResponse>, Status> {
+        tokio::time::timeout(Duration::from_secs(5), self.rx.message())
+            .await
+            .expect("no reply and no end of the stream within 5 s")
+    }
+
+    /// Replies until `want` arrives (panics on an error or the stream's end first).
+    async fn until(&mut self, want: &str) -> Vec<String> {
+        let mut got = Vec::new();
+        loop {
+            let r = self.next().await.unwrap_or_else(|e| panic!("stream failed waiting for {want:?}: {e:?}"));
+            let r = r.unwrap_or_else(|| panic!("stream ended waiting for {want:?}; got {got:?}"));
+            got.extend(replies(&[r]));
+            if got.last().unwrap() == want {
+                return got;
+            }
+        }
+    }
+}
+
+/// Polls `cond` every 10 ms for up to 5 s.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("not within 5 s: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barriers_are_forwarded_in_order_between_batches_without_acks() {
+    for passthrough in [false, true] {
+        let h = start(Mode::Ack).await;
+        let msgs = vec![
+            ckpt_header("run-b", 1, 0, passthrough),
+            one_line_batch(1),
+            one_line_batch(2),
+            barrier_msg(1),
+            one_line_batch(3),
+            barrier_msg(2),
+            barrier_msg(3),
+            one_line_batch(4),
+            end_msg(4),
+        ];
+        let (resp, status) = drive(&h.parse_addr, msgs.clone()).await;
+        status.expect("the stream ends OK");
+        let seen = h.seen.lock().unwrap();
+        assert_eq!(
+            shapes(&seen.messages),
+            ["header", "batch 1", "batch 2", "barrier 1", "batch 3", "barrier 2", "barrier 3", "batch 4", "end"],
+            "passthrough={passthrough}"
+        );
+        // Forwarded unchanged, the header's checkpoint fields included.
+        assert_eq!(seen.messages[0], msgs[0]);
+        assert_eq!(seen.messages[3], barrier_msg(1));
+        // Acks for batches only; each barrier's checkpoint_done comes back up.
+        let r = replies(&resp);
+        let acks: Vec<&String> = r.iter().filter(|x| x.starts_with("ack")).collect();
+        assert_eq!(acks, ["ack 1", "ack 2", "ack 3", "ack 4"]);
+        let done: Vec<&String> = r.iter().filter(|x| x.starts_with("done")).collect();
+        assert_eq!(done, ["done 1", "done 2", "done 3"]);
+        assert_eq!(r.last().unwrap(), "complete");
+        let Some(Kind::End(end)) = &seen.messages[8].kind else { panic!() };
+        assert_eq!((end.stages[1].batches_in, end.stages[1].batches_out), (4, 4));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_barrier_takes_no_credit_and_checkpoint_done_comes_straight_back_up() {
+    // The downstream acknowledges nothing until a barrier arrives: 8 batches use up the window,
+    // yet the barrier behind them must go on (else this hangs), and its checkpoint_done comes
+    // back up while the run is open.
+    let h = start(Mode::HoldUntil(1000)).await;
+    let mut live = Live::open(&h.parse_addr).await;
+    live.send(ckpt_header("run-c", 1, 0, false)).await;
+    for t in 1..=8 {
+        live.send(one_line_batch(t)).await;
+    }
+    live.send(barrier_msg(1)).await;
+    let got = live.until("done 1").await;
+    assert_eq!(got, ["ack 1", "ack 2", "ack 3", "ack 4", "ack 5", "ack 6", "ack 7", "ack 8", "done 1"]);
+    assert_eq!(h.seen.lock().unwrap().max_outstanding, 8, "the window was full when the barrier came");
+    live.send(one_line_batch(9)).await;
+    live.send(barrier_msg(2)).await;
+    assert_eq!(live.until("done 2").await, ["ack 9", "done 2"]);
+    live.send(end_msg(9)).await;
+    assert_eq!(live.until("complete").await, ["complete"]);
+    let seen = h.seen.lock().unwrap();
+    assert_eq!(shapes(&seen.messages[8..]), ["batch 8", "barrier 1", "batch 9", "barrier 2", "end"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_attempt_of_a_run_ends_the_older_stream_first() {
+    let h = start(Mode::Ack).await;
+    let mut old = Live::open(&h.parse_addr).await;
+    old.send(ckpt_header("run-r", 1, 0, false)).await;
+    old.send(one_line_batch(1)).await;
+    old.send(barrier_msg(1)).await;
+    assert_eq!(old.until("done 1").await, ["ack 1", "done 1"]);
+    old.send(one_line_batch(2)).await;
+    assert_eq!(old.until("ack 2").await, ["ack 2"]);
+    eventually("batch 2 reached the downstream", || h.seen.lock().unwrap().messages.len() == 4).await;
+
+    // Attempt 2 of the same run, from checkpoint 1, while attempt 1's upstream is still open.
+    let mut new = Live::open(&h.parse_addr).await;
+    new.send(ckpt_header("run-r", 2, 1, false)).await;
+    // The older stream ends with ABORTED naming both attempts, and nothing else comes on it.
+    let e = old.next().await.expect_err("the older stream must end with an error");
+    assert_eq!(e.code(), Code::Aborted);
+    assert_eq!(e.message(), "parse: attempt 1 of run run-r was superseded by attempt 2");
+    // Its downstream stream ended too.
+    eventually("attempt 1's downstream stream ends", || h.seen.lock().unwrap().ends.iter().any(|e| e.0 == 1)).await;
+    // Whatever attempt 1's upstream still sends goes nowhere.
+    let _ = old.tx.send(one_line_batch(3)).await;
+    let _ = old.tx.send(barrier_msg(2)).await;
+
+    new.send(one_line_batch(2)).await;
+    new.send(barrier_msg(2)).await;
+    new.send(end_msg(2)).await;
+    assert_eq!(new.until("complete").await, ["ack 2", "done 2", "complete"]);
+    assert!(new.next().await.unwrap().is_none(), "attempt 2 ends OK");
+    let seen = h.seen.lock().unwrap();
+    let of = |a: u32| -> Vec<String> {
+        let m: Vec<StageRequest> =
+            seen.messages.iter().zip(&seen.attempts).filter(|x| *x.1 == a).map(|x| x.0.clone()).collect();
+        shapes(&m)
+    };
+    assert_eq!(of(1), ["header", "batch 1", "barrier 1", "batch 2"]);
+    assert_eq!(of(2), ["header", "batch 2", "barrier 2", "end"]);
+    assert_eq!(seen.messages[4], ckpt_header("run-r", 2, 1, false), "the header is forwarded unchanged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_of_different_runs_do_not_end_each_other() {
+    let h = start(Mode::Ack).await;
+    let mut a = Live::open(&h.parse_addr).await;
+    a.send(ckpt_header("run-a", 1, 0, false)).await;
+    a.send(one_line_batch(1)).await;
+    a.until("ack 1").await;
+    let mut b = Live::open(&h.parse_addr).await;
+    b.send(ckpt_header("run-b", 1, 0, false)).await;
+    b.send(one_line_batch(1)).await;
+    b.until("ack 1").await;
+    a.send(end_msg(1)).await;
+    assert_eq!(a.until("complete").await, ["complete"]);
+    b.send(end_msg(1)).await;
+    assert_eq!(b.until("complete").await, ["complete"]);
+}
+
+/// A FakeRules on a runtime of its own, so that it can die at once like a killed process: the
+/// runtime's shutdown drops its tasks and with them every socket.
+struct DoomedRules {
+    rt: Option<tokio::runtime::Runtime>,
+    addr: String,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl DoomedRules {
+    fn start() -> DoomedRules {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let fake = FakeRules { seen: seen.clone(), mode: Mode::Ack };
+        rt.spawn(async move {
+            let l = TcpListener::from_std(l).unwrap();
+            let _ = Server::builder()
+                .add_service(RulesServiceServer::new(fake))
+                .serve_with_incoming(TcpListenerStream::new(l))
+                .await;
+        });
+        DoomedRules { rt: Some(rt), addr, seen }
+    }
+
+    fn kill(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for DoomedRules {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The codes on which ingest does not retry (PIPELINE.md "Who recovers").
+const FINAL_CODES: [Code; 7] = [
+    Code::InvalidArgument,
+    Code::FailedPrecondition,
+    Code::ResourceExhausted,
+    Code::NotFound,
+    Code::PermissionDenied,
+    Code::Unauthenticated,
+    Code::Unimplemented,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_downstream_fails_the_stream_at_once_and_the_next_attempt_looks_it_up_again() {
+    parse::log::set_enabled(false);
+    let mut dead = DoomedRules::start();
+    let address = Arc::new(Mutex::new(dead.addr.clone()));
+    let (url, lookups) = lookup_server_of(address.clone(), 0).await;
+    let (listener, addr) = parse::stage::bind("127.0.0.1", 0).await.unwrap();
+    let mut cfg = Config::new("parse", "rules");
+    cfg.control = Some(parse::control::Control::new(&url).unwrap());
+    tokio::spawn(parse::stage::serve(listener, ParseStage::new(cfg), std::future::pending::<()>()));
+    let addr = addr.to_string();
+
+    let mut live = Live::open(&addr).await;
+    live.send(ckpt_header("run-k", 1, 0, false)).await;
+    live.send(one_line_batch(1)).await;
+    live.send(barrier_msg(1)).await;
+    assert_eq!(live.until("done 1").await, ["ack 1", "done 1"]);
+
+    // Nothing is in flight and nothing is sent: only the broken connection can end the stream.
+    dead.kill();
+    let t = std::time::Instant::now();
+    let e = live.next().await.expect_err("the stream must fail when the downstream dies");
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(e.message().starts_with("parse: rules failed: "), "{e:?}");
+    assert!(!FINAL_CODES.contains(&e.code()), "ingest must be able to retry on {e:?}");
+    assert_eq!(*lookups.lock().unwrap(), 1);
+
+    // The supervisor restarted rules elsewhere; attempt 2 finds it through a new lookup.
+    let (new_rules, seen) = start_rules(Mode::Ack).await;
+    *address.lock().unwrap() = new_rules;
+    let mut live = Live::open(&addr).await;
+    live.send(ckpt_header("run-k", 2, 1, false)).await;
+    live.send(one_line_batch(2)).await;
+    live.send(end_msg(2)).await;
+    assert_eq!(live.until("complete").await, ["ack 2", "complete"]);
+    assert_eq!(*lookups.lock().unwrap(), 2, "looked up again for the new attempt");
+    assert_eq!(shapes(&seen.lock().unwrap().messages), ["header", "batch 2", "end"]);
+    assert_eq!(shapes(&dead.seen.lock().unwrap().messages), ["header", "batch 1", "barrier 1"]);
+}
+
+// ---- MR_CRASH_AT on the real binary ----
+
+/// The `parse` binary, killed when the test ends.
+struct Proc {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An http:// URL where nothing listens, so the binary never registers with a real control server.
+fn dead_control_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", l.local_addr().unwrap())
+}
+
+fn parse_command(downstream: &str, env: &[(&str, &str)]) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_parse"));
+    c.args(["--port", "0", "--downstream-address", downstream, "--control-url", &dead_control_url()]);
+    for v in ["MR_CRASH_AT", "MR_CRASH_MARKER", "MR_PROCESS_NAME", "MR_CONTROL_TOKEN", "MR_CONTROL_HTTP_URL"] {
+        c.env_remove(v);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+/// Starts the binary and reads its address from the "serving ParseService on …" log line.
+fn spawn_parse(downstream: &str, env: &[(&str, &str)]) -> Proc {
+    use std::io::BufRead;
+    let mut child = parse_command(downstream, env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if let Some(a) = v.get("address").and_then(|a| a.as_str()) {
+                let _ = tx.send(a.to_string());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(10)).expect("parse did not start serving within 10 s");
+    Proc { child, addr }
+}
+
+fn temp_marker(tag: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    std::env::temp_dir().join(format!("parse-test-{tag}-{}-{nanos}.marker", std::process::id()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_at_a_barrier_kills_the_process_once_before_forwarding_it() {
+    use std::os::unix::process::ExitStatusExt;
+    parse::log::set_enabled(false);
+    let (rules, seen) = start_rules(Mode::Ack).await;
+    let marker = temp_marker("crash");
+    let m = marker.to_str().unwrap();
+    let env = [("MR_CRASH_AT", "barrier:2"), ("MR_CRASH_MARKER", m)];
+
+    let mut p = spawn_parse(&rules, &env);
+    let mut live = Live::open(&p.addr).await;
+    live.send(ckpt_header("run-x", 1, 0, false)).await;
+    live.send(one_line_batch(1)).await;
+    live.send(barrier_msg(1)).await;
+    assert_eq!(live.until("done 1").await, ["ack 1", "done 1"]);
+    live.send(one_line_batch(2)).await;
+    assert_eq!(live.until("ack 2").await, ["ack 2"]);
+    eventually("batch 2 reached the downstream", || seen.lock().unwrap().messages.len() == 4).await;
+    assert!(!marker.exists());
+    live.send(barrier_msg(2)).await;
+    let e = live.next().await.expect_err("the process died: the stream breaks");
+    assert_ne!(e.code(), Code::Ok);
+    let mut status = None;
+    for _ in 0..500 {
+        status = p.child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let status = status.expect("parse must have died");
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+    assert!(marker.exists(), "the marker is created before the kill");
+    // The barrier was not forwarded.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let got = shapes(&seen.lock().unwrap().messages);
+    assert_eq!(&got[..4], ["header", "batch 1", "barrier 1", "batch 2"]);
+    assert!(!got.contains(&"barrier 2".to_string()), "{got:?}");
+
+    // Restarted with the same environment, the marker exists: barrier 2 passes this time.
+    let (rules, seen) = start_rules(Mode::Ack).await;
+    let p = spawn_parse(&rules, &env);
+    let mut live = Live::open(&p.addr).await;
+    live.send(ckpt_header("run-x", 2, 1, false)).await;
+    live.send(one_line_batch(2)).await;
+    live.send(barrier_msg(2)).await;
+    live.send(end_msg(2)).await;
+    assert_eq!(live.until("complete").await, ["ack 2", "done 2", "complete"]);
+    assert_eq!(shapes(&seen.lock().unwrap().messages), ["header", "batch 2", "barrier 2", "end"]);
+    std::fs::remove_file(&marker).unwrap();
+}
+
+#[test]
+fn a_bad_crash_point_is_a_startup_error_naming_it() {
+    let marker = temp_marker("startup");
+    let m = marker.to_str().unwrap();
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (
+            &[("MR_CRASH_AT", "saved:1"), ("MR_CRASH_MARKER", m)],
+            "MR_CRASH_AT=saved:1: crash point \"saved\" does not apply to parse",
+        ),
+        (
+            &[("MR_CRASH_AT", "commit:1"), ("MR_CRASH_MARKER", m)],
+            "MR_CRASH_AT=commit:1: crash point \"commit\" does not apply to parse",
+        ),
+        (
+            &[("MR_CRASH_AT", "barrier:two"), ("MR_CRASH_MARKER", m)],
+            "MR_CRASH_AT=barrier:two: the checkpoint must be a positive integer",
+        ),
+        (&[("MR_CRASH_AT", "barrier")], "MR_CRASH_AT must be <point>:<N>"),
+        (&[("MR_CRASH_AT", "barrier:3")], "MR_CRASH_AT=barrier:3 needs MR_CRASH_MARKER"),
+    ];
+    for (env, want) in cases {
+        let mut child = parse_command("127.0.0.1:1", env)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut status = None;
+        for _ in 0..500 {
+            status = child.try_wait().unwrap();
+            if status.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{env:?}: parse kept running");
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(2), "{env:?}: {err}");
+        assert!(err.starts_with(&format!("parse: {want}")), "{env:?}: {err}");
+    }
+    assert!(!marker.exists());
 }
