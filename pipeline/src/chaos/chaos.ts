@@ -110,30 +110,27 @@ interface RunOutcome {
   deadLetters?: string;
 }
 
-/** One split run; `killAt` lists (stage, ms after the start) to CRASH while it runs. */
-async function splitRun(
-  url: string,
-  input: string,
-  rulesJson: string,
-  killAt: { stage: string; atMs: number }[],
-  checkpointIntervalMs: number | undefined,
-): Promise<RunOutcome> {
+/** A kill to make during a run: when it has done `atLine` lines, or `atMs` after its start. */
+type KillPlan = { stage: string; atLine?: number; atMs?: number };
+
+/** One split run with the kills of `plan` made while it runs (ChaosService CRASH). */
+async function splitRun(url: string, input: string, rulesJson: string, plan: KillPlan[], checkpointIntervalMs: number | undefined): Promise<RunOutcome> {
   const out = mkdtempSync(join(tmpdir(), 'chaos-run-'));
   const chaos = chaosClient(url);
   const samples: Sample[] = [];
   const kills: RunOutcome['kills'] = [];
   const t0 = performance.now();
   let done = false;
-  const timers = killAt.map((k) =>
-    setTimeout(() => {
-      if (done) return;
-      const at = performance.now() - t0;
-      chaos.injectFault({ target: k.stage, type: FaultType.CRASH }).then(
-        (r) => kills.push({ stage: k.stage, atMs: at, pid: Number(r.fault?.affected ?? 0) }),
-        (e: unknown) => process.stderr.write(`chaos: CRASH ${k.stage} failed: ${ConnectError.from(e).message}\n`),
-      );
-    }, k.atMs),
-  );
+  const crash = (stage: string) => {
+    if (done) return;
+    const at = performance.now() - t0;
+    chaos.injectFault({ target: stage, type: FaultType.CRASH }).then(
+      (r) => kills.push({ stage, atMs: at, pid: Number(r.fault?.affected ?? 0) }),
+      (e: unknown) => process.stderr.write(`chaos: CRASH ${stage} failed: ${ConnectError.from(e).message}\n`),
+    );
+  };
+  const timers = plan.flatMap((k) => (k.atMs === undefined ? [] : [setTimeout(() => crash(k.stage), k.atMs)]));
+  const byLine = plan.filter((k) => k.atLine !== undefined).sort((a, b) => a.atLine! - b.atLine!);
   const outcome: RunOutcome = { samples, kills, seconds: 0 };
   try {
     outcome.complete = await runThroughStages(url, {
@@ -143,8 +140,11 @@ async function splitRun(
       progress: false,
       progressIntervalMs: 50,
       checkpointIntervalMs,
-      onProgress: (p: RunProgress) =>
-        samples.push({ t: performance.now() - t0, attempt: p.attempt, acked: Number(p.linesAcked), resumedAfter: Number(p.resumedAfterLine) }),
+      onProgress: (p: RunProgress) => {
+        const s = { t: performance.now() - t0, attempt: p.attempt, acked: Number(p.linesAcked), resumedAfter: Number(p.resumedAfterLine) };
+        samples.push(s);
+        while (byLine.length && s.resumedAfter + s.acked >= byLine[0]!.atLine!) crash(byLine.shift()!.stage);
+      },
     });
     outcome.results = readFileSync(join(out, 'results.json'), 'utf8');
     outcome.deadLetters = readFileSync(join(out, 'dead-letters.ndjson'), 'utf8');
@@ -159,29 +159,33 @@ async function splitRun(
   return outcome;
 }
 
-/** Kills the monolith mid-run: how far it had read, and what survived (nothing is written before the end). */
-async function monolithKill(bin: string, input: string, inputBytes: number, atMs: number, rules: string | undefined): Promise<MonolithKill> {
+/**
+ * Kills the monolith once it has read `fraction` of its input (its /proc io counter, polled every
+ * 2 ms): how far it got, and what survived (it writes nothing before the end).
+ */
+async function monolithKill(bin: string, input: string, inputBytes: number, fraction: number, rules: string | undefined): Promise<MonolithKill> {
   const out = mkdtempSync(join(tmpdir(), 'chaos-monolith-'));
   try {
+    const t0 = performance.now();
     const child = spawn(bin, monolithArgv({ input, out, rules }), { stdio: ['ignore', 'ignore', 'ignore'] });
+    const exited = new Promise<{ signal: string | null }>((res) => child.on('exit', (_code, signal) => res({ signal })));
     let bytesRead = 0;
-    const exited = new Promise<{ code: number | null; signal: string | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
-    await new Promise((r) => setTimeout(r, atMs));
-    try {
-      const io = readFileSync(`/proc/${child.pid}/io`, 'utf8');
-      bytesRead = Number(/rchar:\s*(\d+)/.exec(io)?.[1] ?? 0);
-    } catch {
-      // it finished before the kill
+    let atMs = 0;
+    while (child.exitCode === null && child.signalCode === null) {
+      try {
+        bytesRead = Number(/rchar:\s*(\d+)/.exec(readFileSync(`/proc/${child.pid}/io`, 'utf8'))?.[1] ?? 0);
+      } catch {
+        break; // gone
+      }
+      if (bytesRead >= fraction * inputBytes) {
+        atMs = performance.now() - t0;
+        child.kill('SIGKILL');
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 2));
     }
-    child.kill('SIGKILL');
     const { signal } = await exited;
-    const resultsWritten = existsSync(join(out, 'results.json'));
-    return {
-      atMs,
-      killed: signal === 'SIGKILL',
-      inputFractionRead: Math.min(1, bytesRead / inputBytes),
-      resultsWritten,
-    };
+    return { atMs, killed: signal === 'SIGKILL', inputFractionRead: Math.min(1, bytesRead / inputBytes), resultsWritten: existsSync(join(out, 'results.json')) };
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
@@ -214,7 +218,8 @@ export async function runChaos(o: ChaosOptions): Promise<number> {
     const clean = await splitRun(url, input, rulesJson, [], o.checkpointIntervalMs);
     if (clean.error) throw new SplitError(`chaos: the uninterrupted run failed: ${clean.error}`);
     const cleanCheck = compareResults(expected, clean.results!, clean.deadLetters!);
-    process.stderr.write(`chaos: uninterrupted run ${clean.seconds.toFixed(2)} s, checksum ${clean.complete!.checksum === expected.checksum ? 'identical' : 'DIFFERENT'}\n`);
+    const lines = Number(clean.complete!.lines);
+    process.stderr.write(`chaos: uninterrupted run ${clean.seconds.toFixed(2)} s, checksum ${cleanCheck.checksumOk && cleanCheck.deadLettersOk ? 'identical' : 'DIFFERENT'}\n`);
 
     const plan: string[] = [];
     for (let i = 0; i < o.killsPerStage; i++) plan.push(...o.stages);
@@ -225,14 +230,14 @@ export async function runChaos(o: ChaosOptions): Promise<number> {
     let n = 0;
     for (const stage of plan) {
       n++;
-      // Between 20 % and 60 % of an uninterrupted run: late enough to have a rate to return to.
-      const atMs = clean.seconds * 1000 * (0.2 + 0.4 * random());
+      // After 20 % to 60 % of the lines: late enough to have a rate to return to.
+      const fraction = 0.2 + 0.4 * random();
       await waitForStages(url);
-      const r = await splitRun(url, input, rulesJson, [{ stage, atMs }], o.checkpointIntervalMs);
+      const r = await splitRun(url, input, rulesJson, [{ stage, atLine: Math.round(fraction * lines) }], o.checkpointIntervalMs);
       const rec = recordOf(stage, r, expected, 'single');
       kills.push(rec);
       process.stderr.write(
-        `chaos: ${n}/${plan.length} kill ${stage} at ${(atMs / 1000).toFixed(2)} s → ` +
+        `chaos: ${n}/${plan.length} kill ${stage} at ${Math.round(fraction * 100)} % (${rec.killAtMs === null ? '–' : `${(rec.killAtMs / 1000).toFixed(2)} s`}) → ` +
           (rec.error ? `FAILED: ${rec.error}` : `${rec.checksumOk ? 'checksum identical' : 'CHECKSUM DIFFERENT'}, lost ${rec.lost}, duplicated ${rec.duplicated}, ` +
             `recovery ${rec.recoveryMs === null ? 'n/a' : `${Math.round(rec.recoveryMs)} ms`}, attempts ${rec.attempts}`) + '\n',
       );
@@ -255,7 +260,7 @@ export async function runChaos(o: ChaosOptions): Promise<number> {
 
     const monolith: MonolithKill[] = [];
     for (let i = 0; i < o.monolithKills; i++) {
-      monolith.push(await monolithKill(bin, input, inputBytes, expected.seconds * 1000 * (0.3 + 0.4 * random()), o.rulesPath));
+      monolith.push(await monolithKill(bin, input, inputBytes, 0.3 + 0.4 * random(), o.rulesPath));
     }
 
     const report: ChaosReport = {
@@ -265,7 +270,7 @@ export async function runChaos(o: ChaosOptions): Promise<number> {
       options: { events: o.events, killsPerStage: o.killsPerStage, stages: o.stages, seed: o.seed, every: o.every, everyEvents: o.everyEvents, checkpointIntervalMs: o.checkpointIntervalMs ?? 500 },
       input: { path: input, bytes: inputBytes },
       expectedChecksum: expected.checksum,
-      uninterrupted: { seconds: clean.seconds, checksumOk: cleanCheck.checksumOk },
+      uninterrupted: { seconds: clean.seconds, checksumOk: cleanCheck.checksumOk && cleanCheck.deadLettersOk },
       kills,
       every,
       stages: summarize(kills, o.stages),
@@ -277,8 +282,8 @@ export async function runChaos(o: ChaosOptions): Promise<number> {
     const md = renderChaosMarkdown(report);
     writeFileSync(join(dir, 'chaos.md'), md);
     process.stdout.write(md + `\nchaos: report in ${join(dir, 'chaos.md')} and chaos.json\n`);
-    const bad = [...kills, ...every].some((k) => k.error !== undefined || !k.checksumOk || k.lost > 0 || k.duplicated > 0);
-    return bad || !cleanCheck.checksumOk ? 1 : 0;
+    const bad = [...kills, ...every].some((k) => k.error !== undefined || !k.checksumOk || !k.deadLettersOk || k.lost > 0 || k.duplicated > 0);
+    return bad || !report.uninterrupted.checksumOk ? 1 : 0;
   } finally {
     await stack?.stop();
   }
@@ -287,7 +292,7 @@ export async function runChaos(o: ChaosOptions): Promise<number> {
 function recordOf(stage: string, r: RunOutcome, expected: { results: string; deadLetters: string; checksum: string }, kind: 'single' | 'every'): KillRecord {
   const kill = r.kills[0];
   const check = r.results !== undefined ? compareResults(expected, r.results, r.deadLetters!) : undefined;
-  const rec = kill ? recoveryOf(r.samples, kill.atMs, r.seconds * 1000) : { recoveryMs: null, caughtUpMs: null, rateBefore: 0 };
+  const rec = kill ? recoveryOf(r.samples, kill.atMs, r.seconds * 1000) : { recoveryMs: null, caughtUpMs: null, rateBefore: 0, replayedLines: 0 };
   return {
     kind,
     stage,
@@ -295,10 +300,10 @@ function recordOf(stage: string, r: RunOutcome, expected: { results: string; dea
     pid: kill?.pid ?? 0,
     error: r.error ?? (kill ? undefined : 'the run ended before the kill'),
     checksumOk: check?.checksumOk ?? false,
+    deadLettersOk: check?.deadLettersOk ?? false,
     lost: check?.lost ?? 0,
     duplicated: check?.duplicated ?? 0,
     attempts: r.complete?.attempts ?? 0,
-    replayedBatches: Number(r.complete?.replayedBatches ?? 0n),
     seconds: r.seconds,
     ...rec,
   };
@@ -317,10 +322,10 @@ function recordsOfEvery(r: RunOutcome, expected: { results: string; deadLetters:
       pid: k.pid,
       error: r.error,
       checksumOk: check?.checksumOk ?? false,
+      deadLettersOk: check?.deadLettersOk ?? false,
       lost: i === 0 ? check?.lost ?? 0 : 0,
       duplicated: i === 0 ? check?.duplicated ?? 0 : 0,
       attempts: r.complete?.attempts ?? 0,
-      replayedBatches: i === 0 ? Number(r.complete?.replayedBatches ?? 0n) : 0,
       seconds: r.seconds,
       ...rec,
     };

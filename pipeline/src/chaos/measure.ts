@@ -18,15 +18,23 @@ interface Group {
 }
 
 /**
- * Compares a run's results.json and dead-letters.ndjson with the expected ones. `lost` counts
- * events (byType counts) and dead letters missing, `duplicated` those counted more than once.
+ * Compares a run's results.json and dead-letters.ndjson with the expected ones: the checksum of
+ * results.json, and the dead letters by line and reason (their detail text is free, §4.4).
+ * `lost` counts events (byType counts) and dead letters missing, `duplicated` those counted
+ * more than once.
  */
 export function compareResults(
   expected: { results: string; deadLetters: string },
   results: string,
   deadLetters: string,
-): { checksumOk: boolean; lost: number; duplicated: number } {
-  const checksumOk = sha256Hex(results) === sha256Hex(expected.results) && deadLetters === expected.deadLetters;
+): { checksumOk: boolean; deadLettersOk: boolean; lost: number; duplicated: number } {
+  const checksumOk = sha256Hex(results) === sha256Hex(expected.results);
+  const key = (text: string) =>
+    text.split('\n').filter((l) => l !== '').map((l) => {
+      const d = JSON.parse(l) as { line: number; reason: string };
+      return `${d.line} ${d.reason}`;
+    });
+  const deadLettersOk = key(deadLetters).join('\n') === key(expected.deadLetters).join('\n');
   const want = new Map(((JSON.parse(expected.results) as { byType: Group[] }).byType).map((g) => [g.key, g.count]));
   const got = new Map(((JSON.parse(results) as { byType: Group[] }).byType).map((g) => [g.key, g.count]));
   let lost = 0;
@@ -42,7 +50,7 @@ export function compareResults(
   for (const l of lines(deadLetters)) seen.set(l, (seen.get(l) ?? 0) + 1);
   for (const l of wantLines) if (!seen.has(l)) lost++;
   for (const [l, n] of seen) duplicated += wantLines.has(l) ? n - 1 : n;
-  return { checksumOk, lost, duplicated };
+  return { checksumOk, deadLettersOk, lost, duplicated };
 }
 
 /** Lines acknowledged per second between two times, within one attempt's samples. */
@@ -64,10 +72,18 @@ export const RATE_WINDOW_MS = 250;
  * first moment the run has again reached the line it had reached at the kill (`caughtUpMs`).
  * When the run ends first, the end counts (the pipeline had nothing left to do).
  */
-export function recoveryOf(samples: Sample[], killMs: number, endMs: number): { recoveryMs: number | null; caughtUpMs: number | null; rateBefore: number } {
+export interface Recovery {
+  recoveryMs: number | null;
+  caughtUpMs: number | null;
+  rateBefore: number;
+  /** Lines done again: from the checkpoint the next attempt resumed after, to where the kill struck. */
+  replayedLines: number;
+}
+
+export function recoveryOf(samples: Sample[], killMs: number, endMs: number): Recovery {
   const before = samples.filter((s) => s.t <= killMs);
   const last = before[before.length - 1];
-  if (!last) return { recoveryMs: null, caughtUpMs: null, rateBefore: 0 };
+  if (!last) return { recoveryMs: null, caughtUpMs: null, rateBefore: 0, replayedLines: 0 };
   const sameAttempt = before.filter((s) => s.attempt === last.attempt);
   const rateBefore = rateBetween(sameAttempt, Math.max(killMs - 1000, sameAttempt[0]!.t), killMs) ?? 0;
   const reached = last.resumedAfter + last.acked;
@@ -84,5 +100,7 @@ export function recoveryOf(samples: Sample[], killMs: number, endMs: number): { 
     if (caughtUpMs === null && s.attempt > last.attempt && s.resumedAfter + s.acked >= reached) caughtUpMs = s.t - killMs;
     if (recoveryMs !== null && caughtUpMs !== null) break;
   }
-  return { recoveryMs: recoveryMs ?? endMs - killMs, caughtUpMs: caughtUpMs ?? endMs - killMs, rateBefore };
+  const next = after.find((s) => s.attempt > last.attempt);
+  const replayedLines = next ? Math.max(0, reached - next.resumedAfter) : 0;
+  return { recoveryMs: recoveryMs ?? endMs - killMs, caughtUpMs: caughtUpMs ?? endMs - killMs, rateBefore, replayedLines };
 }
