@@ -167,8 +167,10 @@ interface Watched {
 
 /**
  * Spawns a child and watches it until it exits: its peak RSS and CPU every 10 ms, and every
- * 250 ms how far the reader of `input` has got (the child, its children and `readers`), reported
- * through `onTick`. The abort signal kills it.
+ * 250 ms how far the reader of `input` has got, reported through `onTick`: the latest
+ * `{"bytesRead":…}` line the child printed on stdout (a split run reports ingest's position, which
+ * survives a restarted ingest and rewinds after a recovery), else the file position of the child,
+ * its children or `readers`. The abort signal kills it.
  */
 function watchedRun(
   cmd: string,
@@ -180,7 +182,21 @@ function watchedRun(
 ): Promise<Watched> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let reported: number | null = null;
+    let partial = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) {
+        try {
+          const p = JSON.parse(line) as { bytesRead?: number };
+          if (typeof p.bytesRead === 'number') reported = p.bytesRead;
+        } catch {
+          // not a progress line
+        }
+      }
+    });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => {
       stderr += d.toString();
@@ -197,7 +213,7 @@ function watchedRun(
       const now = Date.now();
       if (now - lastTick >= TICK_MS) {
         lastTick = now;
-        onTick(inputOffset([pid, ...children(pid), ...readers], input.path), Number(process.hrtime.bigint() - t0) / 1e9);
+        onTick(reported ?? inputOffset([pid, ...children(pid), ...readers], input.path), Number(process.hrtime.bigint() - t0) / 1e9);
       }
     }, 10);
     const kill = () => child.kill('SIGTERM');
@@ -318,7 +334,7 @@ function stepArgs(o: BenchOptions, step: Step, input: string, out: string, bin: 
   const args = ['--import', 'tsx', PIPELINE_CLI, 'run', '--mode', mode === 'split-passthrough' ? 'split' : mode, '--input', input, '--out', out];
   if (o.rulesPath) args.push('--rules', o.rulesPath);
   if (mode === 'split' || mode === 'split-passthrough') {
-    args.push('--control-url', controlUrl!);
+    args.push('--control-url', controlUrl!, '--progress-json');
     if (mode === 'split-passthrough') args.push('--passthrough');
     if (o.batchSize) args.push('--batch-size', String(o.batchSize));
     if (partitions) args.push('--partitions', String(partitions));
