@@ -47,14 +47,14 @@ Usage:
   pnpm pipeline bench [--modes duckdb,monolith,split] [--events 1000000,10000000] [--runs 3]
         [--warmup 1] [--scaling 1,2,4,8] [--seed S] [--users U] [--days D] [--distribution D]
         [--rules FILE] [--out-dir reports/bench] [--threads N] [--batch-size B] [--partitions P]
-        [--control-url URL] [--history-dir DIR]
+        [--control-url URL] [--history-dir DIR] [--no-passthrough]
       Generates inputs once (cached in .cache/pipeline-bench), runs --warmup uncounted runs and
       --runs counted runs per mode and size, interleaved and rotated; reports medians with
       min–max, batch-latency percentiles, CPU and peak RSS per process, the split's IPC share
       per stage; checks that checksums agree and writes bench.md and bench.json, and keeps the
       report in the history the dashboard lists (.runtime/bench/history unless --history-dir).
       duckdb-sql is always measured alongside duckdb, and the split's pass-through chain (IPC
-      cost) alongside split. --scaling P1,P2,… adds a sweep over the monolith's and the split
+      cost) alongside split (unless --no-passthrough). --scaling P1,P2,… adds a sweep over the monolith's and the split
       aggregate's partitions on the first size. The split uses the stages of the control server
       at --control-url (default http://127.0.0.1:3000 when it runs them), else starts its own.
       Exit code 1 when a run failed or checksums differ, 130 when cancelled (SIGINT/SIGTERM).
@@ -234,7 +234,7 @@ async function main(argv: string[]): Promise<number> {
       const o = parseOptions(rest, {
         modes: 'string', events: 'string', runs: 'string', warmup: 'string', scaling: 'string', seed: 'string', users: 'string', days: 'string',
         distribution: 'string', rules: 'string', 'out-dir': 'string', threads: 'string', 'batch-size': 'string', partitions: 'string',
-        'control-url': 'string', 'history-dir': 'string', id: 'string', origin: 'string', 'progress-fd': 'string', help: 'flag',
+        'control-url': 'string', 'history-dir': 'string', id: 'string', origin: 'string', 'progress-fd': 'string', 'no-passthrough': 'flag', help: 'flag',
       }, 'bench');
       if (o.has('help')) { console.log(USAGE); return 0; }
       const modes = (o.get('modes') ?? 'duckdb,monolith,split').split(',').map((s) => s.trim());
@@ -275,6 +275,7 @@ async function main(argv: string[]): Promise<number> {
           id,
           origin,
           progressFd: intOption(o, 'progress-fd', 'bench', { min: 3 }),
+          skipPassthrough: o.has('no-passthrough'),
         });
       } catch (e) {
         if (e instanceof SplitError || e instanceof BuildError) die(e instanceof SplitError ? e.exitCode : 2, e.message);

@@ -58,6 +58,8 @@ export interface BenchRequest {
   warmupRuns: number;
   runs: number;
   scalingPartitions: number[];
+  /** Leave out the split's pass-through chain (the chaos run has no use for it). */
+  skipPassthrough?: boolean;
 }
 
 export type FormField = "modes" | "events" | "batchSize" | "partitions" | "warmup" | "runs" | "scaling";

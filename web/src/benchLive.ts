@@ -11,11 +11,22 @@ export interface LivePoint {
   step: number;
 }
 
+/** One progress tick of a measured run, zero rates included: the chaos timeline draws a stalled
+ *  split (a killed stage) as the dip it is, where the benchmark's chart leaves such ticks out. */
+export interface LiveTick {
+  t: number;
+  mode: string;
+  eventsPerSecond: number;
+  eventsDone: number;
+  step: number;
+}
+
 /** The newest progress message's figures, with what the view gathers over the stream. */
 export interface LiveState extends Omit<ProgressView, "completed" | "run"> {
   /** Seconds since Start of the newest message. */
   elapsed: number;
   points: LivePoint[];
+  ticks: LiveTick[];
   /** Newest last. */
   completed: CompletedView[];
   /** The run as it ended (DONE, FAILED, CANCELLED). */
@@ -43,6 +54,7 @@ export function startLive(): LiveState {
     message: "",
     elapsed: 0,
     points: [],
+    ticks: [],
     completed: [],
     final: null,
   };
@@ -83,6 +95,10 @@ export function reduceLive(s: LiveState, p: ProgressView, t: number): LiveState 
     elapsed: t,
     final: p.run ?? s.final,
   };
+  if (p.mode !== "" && RUN_PHASES.includes(p.phase)) {
+    const ticks = [...s.ticks, { t, mode: p.mode, eventsPerSecond: p.eventsPerSecond, eventsDone: p.eventsDone, step: next.stepsDone }];
+    next.ticks = ticks.length > MAX_LIVE_POINTS ? ticks.slice(ticks.length - MAX_LIVE_POINTS) : ticks;
+  }
   if (p.mode !== "" && RUN_PHASES.includes(p.phase) && p.eventsPerSecond > 0) {
     // A rate of 0 means "no figure" (a run's first tick, or a reader that does not move its
     // file offset, such as DuckDB's), not a stall, so it is left out rather than drawn as a dip.

@@ -26,6 +26,8 @@ export interface BenchState {
   /** The form as typed (kept here so it survives switching views). */
   form: BenchFormValues;
   live: LiveState | null;
+  /** Local Unix ms of the live state's t = 0 (Start or attach), to line it up with other events. */
+  liveStartedAtMs: number;
   /** A RunBenchmark stream is open. */
   running: boolean;
   /** The last start/cancel/list/get failure, the server's message verbatim. */
@@ -53,6 +55,7 @@ export interface BenchState {
 export const useBenchStore = create<BenchState>((set) => ({
   form: DEFAULT_FORM,
   live: null,
+  liveStartedAtMs: 0,
   running: false,
   error: null,
   history: [],
@@ -62,7 +65,7 @@ export const useBenchStore = create<BenchState>((set) => ({
   compareIds: [],
 
   setForm: (form) => set({ form }),
-  begin: () => set({ live: startLive(), running: true, error: null }),
+  begin: () => set({ live: startLive(), liveStartedAtMs: Date.now(), running: true, error: null }),
   applyProgress: (p, t) =>
     set((s) => {
       const live = reduceLive(s.live ?? startLive(), p, t);

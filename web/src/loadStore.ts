@@ -26,6 +26,8 @@ export interface LoadTestView {
   rate: number;
   durationSeconds: number;
   concurrency: number;
+  /** Server Unix ms of the start (the charts' t = 0). */
+  startedAtMs: number;
   state: "RUNNING" | "DRAINING" | "COMPLETED" | "STOPPED" | "FAILED" | "UNKNOWN";
   active: boolean;
   elapsedSeconds: number;
@@ -76,6 +78,7 @@ export function toLoadTestView(info: LoadTestInfo): LoadTestView {
     rate: info.requestsPerSecond,
     durationSeconds: info.durationSeconds,
     concurrency: info.concurrentClients,
+    startedAtMs: Number(info.startedAtMs),
     state,
     active: state === "RUNNING" || state === "DRAINING",
     elapsedSeconds: Number(m?.elapsedMs ?? 0n) / 1000,

@@ -124,3 +124,18 @@ export const benchGradeColor = {
 
 /** Batch-latency percentiles, as in the Load panel. */
 export const percentileColor = { p50: "#60a5fa", p95: "#fbbf24", p99: "#f87171" } as const;
+
+/** Chaos: fault events and process restarts as markers on the timelines, and the verdict. */
+export const faultEventColor = {
+  crashed: "#f87171",
+  injected: "#fbbf24",
+  cleared: "#34d399",
+  expired: "#94a3b8",
+  restart: "#60a5fa",
+} as const;
+
+export const chaosVerdictColor = {
+  identical: "#34d399",
+  different: "#f87171",
+  incomplete: "#fbbf24",
+} as const;

@@ -106,6 +106,7 @@ export function useBenchActions() {
         warmupRuns: r.warmupRuns,
         runs: r.runs,
         scalingPartitions: r.scalingPartitions,
+        skipPassthrough: r.skipPassthrough ?? false,
         detach: true,
       };
       await follow(abort, () => client.runBenchmark(request, { signal: abort.signal }));

@@ -33,6 +33,8 @@ export interface BenchOptions extends BenchReportOptions {
   controlUrl?: string;
   /** File descriptor for progress as NDJSON lines (the BenchmarkService reads them). */
   progressFd?: number;
+  /** Leave out the split's pass-through chain. */
+  skipPassthrough?: boolean;
 }
 
 const SCALING_MODES = ['monolith', 'split'];
@@ -273,7 +275,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
   const modes = [...o.modes];
   if (modes.includes('duckdb') && !modes.includes('duckdb-sql')) modes.splice(modes.indexOf('duckdb') + 1, 0, 'duckdb-sql');
   // The pass-through chain is measured next to the split, for the IPC share.
-  if (modes.includes('split') && !modes.includes('split-passthrough')) modes.splice(modes.indexOf('split') + 1, 0, 'split-passthrough');
+  if (modes.includes('split') && !modes.includes('split-passthrough') && !o.skipPassthrough) modes.splice(modes.indexOf('split') + 1, 0, 'split-passthrough');
   const steps = planSteps(o, modes);
   progress.emit({ t: 'start', id, stepsTotal: steps.length, modes, events: o.events });
 

@@ -8,8 +8,13 @@ import { PHASE_LABEL, checksumPrefix, fmtDuration, fmtEvents, fmtNum, fmtRate, f
 import { isEnded, liveChartRows, type LiveState } from "../benchLive";
 import { MODE_SHORT } from "../benchReport";
 import { useBenchStore } from "../benchStore";
+import { timelineMarkers } from "../chaosRun";
+import { useChaosStore } from "../chaosStore";
+import { useProcessStore } from "../processStore";
+import { useTopologyStore } from "../topologyStore";
 import { benchModeColor, benchModeFallback, benchPhaseColor } from "../theme";
 import { AXIS, TOOLTIP } from "./BenchCharts";
+import { markerLines } from "./ChartMarkers";
 
 const modeColor = (m: string) => benchModeColor[m] ?? benchModeFallback;
 
@@ -30,8 +35,18 @@ function runLabel(l: LiveState): string {
 
 function LiveChart({ live }: { live: LiveState }) {
   const { rows, modes } = useMemo(() => liveChartRows(live.points), [live.points]);
+  // Faults and restarts during the benchmark (a kill from the Chaos panel, say), on the same axis.
+  const startedAtMs = useBenchStore((s) => s.liveStartedAtMs);
+  const faultEvents = useChaosStore((s) => s.events);
+  const processEvents = useProcessStore((s) => s.events);
+  const offset = useTopologyStore((s) => s.clockOffsetMs);
+  const markers = useMemo(
+    () => timelineMarkers(faultEvents, processEvents, startedAtMs, startedAtMs + live.elapsed * 1000 + 500, offset),
+    [faultEvents, processEvents, startedAtMs, live.elapsed, offset],
+  );
+  const span = Math.max(1, live.points.at(-1)?.t ?? 1, ...markers.map((m) => m.t));
   return (
-    <div data-testid="bench-chart-live" data-points={live.points.length} className="flex min-h-0 flex-col">
+    <div data-testid="bench-chart-live" data-points={live.points.length} data-markers={markers.length} className="flex min-h-0 flex-col">
       <div className="text-xs text-slate-400">events/s of the running process, as it reads its input</div>
       <div className="h-[210px]">
         <ResponsiveContainer width="100%" height="100%">
@@ -58,6 +73,7 @@ function LiveChart({ live }: { live: LiveState }) {
                 isAnimationActive={false}
               />
             ))}
+            {markerLines(markers, { span })}
           </LineChart>
         </ResponsiveContainer>
       </div>

@@ -1,4 +1,4 @@
-// Side panel with everything known about the selected node or edge.
+// Side panel with everything known about the selected node or edge, and chaos actions on a node.
 
 import type { ReactNode } from "react";
 import { formatAge, formatBytes, formatRate } from "../adapters";
@@ -6,6 +6,7 @@ import { nodesByName } from "../graphModel";
 import { healthColor, stateColor } from "../theme";
 import { useNow } from "../useNow";
 import { useTopologyStore } from "../topologyStore";
+import { NodeChaosActions } from "./NodeChaosActions";
 
 function Row({ label, children }: { label: string; children: ReactNode }) {
   return (
@@ -30,10 +31,15 @@ export function DetailsPanel() {
   if (selection.kind === "node") {
     const n = nodesByName(nodes).get(selection.name);
     title = selection.name;
+    const chaos = <NodeChaosActions key={selection.name} name={selection.name} processName={n?.processName ?? ""} />;
     body = !n ? (
-      <p className="text-sm text-slate-400">No instance of {selection.name} is registered right now.</p>
+      <>
+        {chaos}
+        <p className="text-sm text-slate-400">No instance of {selection.name} is registered right now.</p>
+      </>
     ) : (
       <>
+        {chaos}
         <Row label="state">
           <span style={{ color: stateColor[n.state] }}>{n.state}</span>
         </Row>

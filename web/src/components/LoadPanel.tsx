@@ -4,11 +4,15 @@
 
 import { useMemo, useState } from "react";
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { timelineMarkers, type TimelineMarker } from "../chaosRun";
+import { useChaosStore } from "../chaosStore";
 import { useLoadStore, type LoadPoint, type LoadTestView } from "../loadStore";
+import { useProcessStore } from "../processStore";
 import { streamStatusColor } from "../theme";
 import { useLoadActions } from "../useLoadActions";
 import { useLoadTests } from "../useLoadTests";
 import { useTopologyStore } from "../topologyStore";
+import { markerLines } from "./ChartMarkers";
 
 export const LOAD_PRESETS = [
   { label: "100/s · 30 s", rate: 100, durationSeconds: 30 },
@@ -79,18 +83,44 @@ function StartForm() {
   );
 }
 
-function Charts({ points }: { points: LoadPoint[] }) {
+const NO_MARKERS: TimelineMarker[] = [];
+
+/** Faults and restarts during the shown test, at seconds since its start (the charts' axis). */
+function useTestMarkers(test: LoadTestView | undefined): TimelineMarker[] {
+  const faultEvents = useChaosStore((s) => s.events);
+  const processEvents = useProcessStore((s) => s.events);
+  const offset = useTopologyStore((s) => s.clockOffsetMs);
+  return useMemo(() => {
+    if (!test || test.startedAtMs <= 0) return NO_MARKERS;
+    // The test's start is the server's clock; timelineMarkers wants this browser's.
+    const start = test.startedAtMs - offset;
+    return timelineMarkers(faultEvents, processEvents, start, start + test.elapsedSeconds * 1000 + 1000, offset);
+  }, [test, faultEvents, processEvents, offset]);
+}
+
+function Charts({ points, markers }: { points: LoadPoint[]; markers: TimelineMarker[] }) {
+  const span = Math.max(1, points.at(-1)?.t ?? 1, ...markers.map((m) => m.t));
+  const xAxis = <XAxis dataKey="t" type="number" domain={[0, "dataMax"]} allowDecimals={false} {...AXIS} unit="s" />;
   return (
-    <div className="grid min-h-0 flex-1 grid-cols-2 gap-2" data-testid="load-charts" data-points={points.length}>
+    <div className="grid min-h-0 flex-1 grid-cols-2 gap-2" data-testid="load-charts" data-points={points.length} data-markers={markers.length}>
       <div className="min-h-0" data-testid="load-rps-chart">
-        <div className="text-[11px] text-slate-400">requests/s sent</div>
+        <div className="flex gap-2 overflow-hidden whitespace-nowrap text-[11px] text-slate-400">
+          requests/s sent
+          {/* The charts are too small for labels on the lines: the markers are named here. */}
+          {markers.map((m) => (
+            <span key={m.key} data-testid="load-marker" style={{ color: m.color }}>
+              {m.t.toFixed(0)} s {m.label}
+            </span>
+          ))}
+        </div>
         <ResponsiveContainer width="100%" height="90%">
           <LineChart data={points} margin={{ top: 4, right: 8, bottom: 0, left: 0 }}>
             <CartesianGrid stroke="#1e293b" />
-            <XAxis dataKey="t" {...AXIS} unit="s" />
+            {xAxis}
             <YAxis {...AXIS} width={44} />
             <Tooltip contentStyle={{ background: "#0f172a", border: "1px solid #334155", fontSize: 11 }} />
             <Line type="monotone" dataKey="rps" name="req/s" stroke={SERIES.rps} dot={false} isAnimationActive={false} />
+            {markerLines(markers, { span, labels: false })}
           </LineChart>
         </ResponsiveContainer>
       </div>
@@ -99,10 +129,11 @@ function Charts({ points }: { points: LoadPoint[] }) {
         <ResponsiveContainer width="100%" height="90%">
           <LineChart data={points} margin={{ top: 4, right: 8, bottom: 0, left: 0 }}>
             <CartesianGrid stroke="#1e293b" />
-            <XAxis dataKey="t" {...AXIS} unit="s" />
+            {xAxis}
             <YAxis {...AXIS} width={44} />
             <Tooltip contentStyle={{ background: "#0f172a", border: "1px solid #334155", fontSize: 11 }} />
             <Legend wrapperStyle={{ fontSize: 10 }} />
+            {markerLines(markers, { span, labels: false })}
             {(["p50", "p95", "p99"] as const).map((k) => (
               <Line key={k} type="monotone" dataKey={k} name={k} stroke={SERIES[k]} dot={false} isAnimationActive={false} />
             ))}
@@ -182,6 +213,7 @@ export function LoadPanel() {
   const status = useLoadStore((s) => s.status);
   const message = useLoadStore((s) => s.actionMessage);
   const selected = tests.find((t) => t.id === selectedId);
+  const markers = useTestMarkers(selected);
   const saturated = tests.filter((t) => t.active && t.saturated);
   return (
     <section data-testid="load-panel" className="flex h-full min-h-0 flex-col gap-2 p-3 text-sm text-slate-300">
@@ -212,7 +244,7 @@ export function LoadPanel() {
           {selected.everSaturated && " · was saturated"}
         </div>
       )}
-      <Charts points={points} />
+      <Charts points={points} markers={markers} />
       <div className="max-h-32 overflow-auto">
         <table className="w-full text-xs" data-testid="load-tests">
           <thead className="text-left text-slate-500">

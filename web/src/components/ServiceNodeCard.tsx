@@ -1,4 +1,6 @@
-// A service on the graph: name, language badge, state, health, heartbeat age, restarts.
+// A service on the graph: name, language badge, state, health, heartbeat age, restarts. For a few
+// seconds after a restart it says so: a killed stage is DEAD only until its new instance
+// registers (well under a second), too short for an audience to be sure what they saw.
 
 import { memo } from "react";
 import { Handle, Position, type NodeProps, type Node } from "@xyflow/react";
@@ -6,6 +8,9 @@ import { formatAge, formatRate, type NodeView } from "../adapters";
 import { healthColor, languageBadge, stateColor } from "../theme";
 import { useNow } from "../useNow";
 import { useTopologyStore } from "../topologyStore";
+
+/** How long a restarted node says "restarted". */
+const RESTARTED_MS = 8000;
 
 export type ServiceNodeData = { view: NodeView; inRps: number; outRps: number; selected: boolean };
 export type ServiceFlowNode = Node<ServiceNodeData, "service">;
@@ -18,14 +23,20 @@ function ServiceNodeCardImpl({ data }: NodeProps<ServiceFlowNode>) {
   const color = stateColor[view.state];
   const lang = languageBadge[view.language] ?? languageBadge.UNSPECIFIED;
   const dead = view.state === "DEAD";
+  const restarted = !dead && view.restartCount > 0 && now + offset - view.registeredAtMs < RESTARTED_MS;
   return (
     <div
       data-testid={`node-${view.name}`}
       data-state={view.state}
-      className={`w-60 rounded-xl border-2 bg-slate-900/95 px-3 py-2 shadow-lg transition-colors ${dead ? "opacity-80" : ""}`}
+      className={`relative w-60 rounded-xl border-2 bg-slate-900/95 px-3 py-2 shadow-lg transition-colors ${dead ? "opacity-80" : ""}`}
       style={{ borderColor: color, boxShadow: selected ? `0 0 0 3px ${color}55` : undefined }}
     >
       <Handle type="target" position={Position.Left} className="!h-2 !w-2 !border-0 !bg-slate-500" />
+      {restarted && (
+        <span data-testid="node-restarted" className="absolute -top-3 right-3 rounded-full bg-amber-400 px-2 py-0.5 text-xs font-bold text-slate-950 shadow">
+          ↻ restarted
+        </span>
+      )}
       <div className="flex items-center justify-between gap-2">
         <span className="truncate text-sm font-semibold text-slate-100" title={view.name}>
           {view.name}

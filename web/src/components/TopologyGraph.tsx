@@ -2,7 +2,7 @@
 // label and a width by rate, dashed while IDLE. Positions come from the stable layered layout.
 
 import { useCallback, useEffect, useMemo, useRef } from "react";
-import { Background, Controls, MarkerType, ReactFlow, useReactFlow, type NodeMouseHandler, type EdgeMouseHandler } from "@xyflow/react";
+import { Background, Controls, MarkerType, ReactFlow, useReactFlow, useStore, type NodeMouseHandler, type EdgeMouseHandler } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { edgeWidth, formatRate } from "../adapters";
 import { nodesByName, trafficOf, visibleEdges } from "../graphModel";
@@ -25,6 +25,19 @@ function FitOnCountChange({ count }: { count: number }) {
     const t = setTimeout(() => void fitView(fitViewOptions), 60);
     return () => clearTimeout(t);
   }, [count, fitView]);
+  return null;
+}
+
+/** Re-fits when the pane changes size (a side panel opens, the Chaos strip shows), so the whole
+ *  chain stays in view instead of running off an edge. */
+function FitOnResize() {
+  const width = useStore((s) => s.width);
+  const height = useStore((s) => s.height);
+  const { fitView } = useReactFlow();
+  useEffect(() => {
+    const t = setTimeout(() => void fitView(fitViewOptions), 80);
+    return () => clearTimeout(t);
+  }, [width, height, fitView]);
   return null;
 }
 
@@ -100,6 +113,7 @@ export function TopologyGraph() {
       <Background gap={24} color="#1e293b" />
       <Controls showInteractive={false} />
       <FitOnCountChange count={flowNodes.length} />
+      <FitOnResize />
       {!selection && (
         <div className="pointer-events-none absolute right-3 top-3 z-10 text-xs text-slate-500">
           click a service or a connection for details

@@ -31,6 +31,7 @@ export interface BenchArgs {
   runs: number;
   seed?: number;
   scaling: number[];
+  skipPassthrough: boolean;
 }
 
 function bad(message: string): never {
@@ -71,6 +72,7 @@ export function benchArgs(req: RunBenchmarkRequest): BenchArgs {
     runs: req.runs || 3,
     seed: req.seed === undefined ? undefined : Number(req.seed),
     scaling,
+    skipPassthrough: req.skipPassthrough,
   };
 }
 
@@ -93,6 +95,7 @@ export function cliArgs(a: BenchArgs, id: string, dirs: { history: string; runs:
   if (a.partitions) args.push("--partitions", String(a.partitions));
   if (a.seed !== undefined) args.push("--seed", String(a.seed));
   if (a.scaling.length) args.push("--scaling", a.scaling.join(","));
+  if (a.skipPassthrough) args.push("--no-passthrough");
   if (controlUrl && a.modes.includes("split")) args.push("--control-url", controlUrl);
   return args;
 }
