@@ -60,7 +60,7 @@ Usage:
       Exit code 1 when a run failed or checksums differ, 130 when cancelled (SIGINT/SIGTERM).
 
   pnpm pipeline chaos [--events 1000000] [--kills-per-stage 20] [--stages ingest,parse,…]
-        [--every 3] [--every-events 5000000] [--monolith-kills 3] [--checkpoint-interval 500]
+        [--every 2] [--every-events 10000000] [--monolith-kills 3] [--checkpoint-interval 500]
         [--seed S] [--rules FILE] [--out-dir reports/chaos] [--control-url URL]
       Runs the split pipeline once per kill and kill -9s one stage (ChaosService CRASH) at a
       random moment of each run, --kills-per-stage times per stage; then one run of
@@ -299,8 +299,8 @@ async function main(argv: string[]): Promise<number> {
           killsPerStage: intOption(o, 'kills-per-stage', 'chaos', { min: 0, max: 1000, fallback: 20 })!,
           stages,
           seed: intOption(o, 'seed', 'chaos', { min: 0, fallback: 42 })!,
-          every: intOption(o, 'every', 'chaos', { min: 0, max: 3600, fallback: 3 })!,
-          everyEvents: intList(o.get('every-events') ?? String(events * 5), 'every-events', 'chaos', 1000)[0]!,
+          every: intOption(o, 'every', 'chaos', { min: 0, max: 3600, fallback: 2 })!,
+          everyEvents: intList(o.get('every-events') ?? String(events * 10), 'every-events', 'chaos', 1000)[0]!,
           monolithKills: intOption(o, 'monolith-kills', 'chaos', { min: 0, max: 100, fallback: 3 })!,
           checkpointIntervalMs: intOption(o, 'checkpoint-interval', 'chaos', { min: 50, max: 600_000 }),
           rulesPath,
