@@ -8,13 +8,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
-import { createConnectTransport } from '@connectrpc/connect-node';
+import { ConnectError, createClient } from '@connectrpc/connect';
 import type { RunComplete, RunProgress } from '@modular-runtime/proto/pipeline/v1/pipeline';
 import { ChaosService, FaultType } from '@modular-runtime/proto/runtime/v1/chaos';
 import { DEFAULT_DAYS, DEFAULT_TYPES, generate } from '../generate/generator.js';
 import { buildMonolith, monolithArgv } from '../engines/monolith-runner.js';
-import { buildSplit, runThroughStages, SplitError, SplitStack, STAGES, stageAddresses } from '../engines/split-runner.js';
+import { buildSplit, controlTransport, runThroughStages, SplitError, SplitStack, STAGES, stageAddresses } from '../engines/split-runner.js';
 import { cachedInputName, INPUT_CACHE_DIR } from '../bench/paths.js';
 import { loadRules } from '../rules.js';
 import { compareResults, recoveryOf, type Sample } from './measure.js';
@@ -79,14 +78,7 @@ async function expectedResults(bin: string, input: string, rules: string | undef
 }
 
 function chaosClient(url: string) {
-  const token = process.env.MR_CONTROL_TOKEN;
-  const interceptors: Interceptor[] = token
-    ? [(next) => (req) => {
-        req.header.set('authorization', `Bearer ${token}`);
-        return next(req);
-      }]
-    : [];
-  return createClient(ChaosService, createConnectTransport({ baseUrl: url, httpVersion: '1.1', interceptors }));
+  return createClient(ChaosService, controlTransport(url));
 }
 
 /** Waits until all five stages are registered (after a kill, the restarted one too). */

@@ -69,8 +69,11 @@ export async function buildSplit(opts: { quiet?: boolean } = {}): Promise<void> 
   }
 }
 
-/** The control server's registry; with MR_CONTROL_TOKEN set (a token-protected server), as a bearer token. */
-function topologyClient(url: string) {
+/**
+ * A Connect transport to a control server's HTTP port; with MR_CONTROL_TOKEN set (a
+ * token-protected server), every call carries it as a bearer token.
+ */
+export function controlTransport(url: string) {
   const token = process.env.MR_CONTROL_TOKEN;
   const interceptors: Interceptor[] = token
     ? [(next) => (req) => {
@@ -78,7 +81,12 @@ function topologyClient(url: string) {
         return next(req);
       }]
     : [];
-  return createClient(TopologyService, createConnectTransport({ baseUrl: url, httpVersion: '1.1', interceptors }));
+  return createConnectTransport({ baseUrl: url, httpVersion: '1.1', interceptors });
+}
+
+/** The control server's registry. */
+function topologyClient(url: string) {
+  return createClient(TopologyService, controlTransport(url));
 }
 
 /** The live stages a control server knows, by name, with address and pid; missing stages are absent. */
