@@ -5,7 +5,7 @@
 // progress ingest streams every 50 ms. A second mode kills a random stage every few seconds of
 // one long run, and the monolith is killed too, to show what a crash costs it.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectError, createClient } from '@connectrpc/connect';
@@ -189,7 +189,7 @@ export async function runChaos(o: ChaosOptions): Promise<number> {
   const rules = loadRules(o.rulesPath);
   const rulesJson = JSON.stringify(rules);
   const input = await ensureInput(o.events, o.seed);
-  const inputBytes = Number(readFileSync(input).length);
+  const inputBytes = statSync(input).size;
   const bin = buildMonolith({ quiet: true });
   const expected = await expectedResults(bin, input, o.rulesPath);
   process.stderr.write(`chaos: expected checksum ${expected.checksum} (monolith, ${expected.seconds.toFixed(2)} s)\n`);
