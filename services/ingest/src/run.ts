@@ -129,6 +129,10 @@ function readCommit(req: RunRequest): Commit | undefined {
   return c;
 }
 
+function saveCommit(req: RunRequest, c: Commit): void {
+  writeFileAtomic(join(req.checkpointDir, COMMIT_FILE), JSON.stringify(c));
+}
+
 function retryable(err: ConnectError): boolean {
   return !FINAL_CODES.has(err.code);
 }
@@ -169,7 +173,7 @@ export async function* runIngest(req: RunRequest, deps: IngestDeps, signal: Abor
     if (checkpointed) {
       // the attempt count survives ingest itself: a resumed run never reuses an attempt number
       state.committed = { ...state.committed, attempt };
-      writeFileAtomic(join(req.checkpointDir, COMMIT_FILE), JSON.stringify(state.committed));
+      saveCommit(req, state.committed);
     }
     const from = state.committed;
     const outcome = { lastTrace: BigInt(from.nextTrace) - 1n };
@@ -269,7 +273,7 @@ async function* runAttempt(
     if (!pos) return;
     maybeCrash(crash, "commit", n);
     state.committed = { ...pos, attempt };
-    writeFileAtomic(join(req.checkpointDir, COMMIT_FILE), JSON.stringify(state.committed));
+    saveCommit(req, state.committed);
     for (const k of pending.keys()) if (k <= n) pending.delete(k);
     state.failingSince = 0;
   };
