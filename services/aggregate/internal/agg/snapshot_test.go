@@ -9,9 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/proto"
-
 	pb "github.com/modular-runtime/aggregate/gen/pipeline/v1"
+	"github.com/modular-runtime/aggregate/internal/testwire"
 )
 
 // fold submits batches[from:to] (dictionaries with spare entries on odd indexes, as run does)
@@ -76,21 +75,6 @@ func results(t testing.TB, a *Aggregator) []*pb.ResultPart {
 	return parts
 }
 
-// wire is the parts as the sink receives them, byte for byte.
-func wire(t testing.TB, parts []*pb.ResultPart) []byte {
-	t.Helper()
-	var out []byte
-	for _, p := range parts {
-		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = binary.AppendUvarint(out, uint64(len(b)))
-		out = append(out, b...)
-	}
-	return out
-}
-
 func TestSnapshotRestoreMatchesUninterruptedFold(t *testing.T) {
 	for _, ws := range []int64{7, 60} {
 		batches := randomBatches(uint64(ws)+100, 30, 400, 300)
@@ -130,7 +114,7 @@ func TestSnapshotRestoreMatchesUninterruptedFold(t *testing.T) {
 				fold(t, b, batches, k, len(batches))
 				got := results(t, b)
 				equalResults(t, fmt.Sprintf("%s: restored into %d partitions", what, q), flatten(got), want)
-				if !bytes.Equal(wire(t, got), wire(t, uninterrupted)) {
+				if !bytes.Equal(testwire.Parts(t, got), testwire.Parts(t, uninterrupted)) {
 					t.Errorf("%s: restored into %d partitions: the ResultParts differ from the uninterrupted run's", what, q)
 				}
 			}

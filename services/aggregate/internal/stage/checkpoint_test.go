@@ -3,7 +3,6 @@ package stage
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -20,6 +19,7 @@ import (
 	pb "github.com/modular-runtime/aggregate/gen/pipeline/v1"
 	"github.com/modular-runtime/aggregate/internal/agg"
 	"github.com/modular-runtime/aggregate/internal/crash"
+	"github.com/modular-runtime/aggregate/internal/testwire"
 )
 
 // ---- an upstream played by hand: barriers between batches, streams ended halfway ----------
@@ -171,21 +171,6 @@ func resultParts(msgs []*pb.StageRequest) []*pb.ResultPart {
 		}
 	}
 	return parts
-}
-
-// wire is the parts as the sink receives them, byte for byte.
-func wire(t testing.TB, parts []*pb.ResultPart) []byte {
-	t.Helper()
-	var out []byte
-	for _, p := range parts {
-		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = binary.AppendUvarint(out, uint64(len(b)))
-		out = append(out, b...)
-	}
-	return out
 }
 
 // checkGroups compares the groups of the parts with those of the events, folded the obvious way.
@@ -351,7 +336,7 @@ func TestResumeGivesTheUninterruptedResults(t *testing.T) {
 		t.Fatalf("attempt 2: err %v, complete %v, dones %v, acks %v", u2.err, u2.complete, u2.dones, u2.acks)
 	}
 	parts := resultParts(sink2.streams[0])
-	if !bytes.Equal(wire(t, parts), wire(t, refParts)) {
+	if !bytes.Equal(testwire.Parts(t, parts), testwire.Parts(t, refParts)) {
 		checkGroups(t, "resumed", parts, events)
 		t.Fatal("the resumed run's ResultParts differ from the uninterrupted run's")
 	}
