@@ -9,15 +9,16 @@
 // The dashboard's BenchmarkService runs exactly this (as a child process, `--progress-fd 3`), so
 // the UI and the CLI produce their figures and reports through one code path.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { generate, DEFAULT_TYPES, type Distribution } from '../generate/generator.js';
+import type { Distribution } from '../generate/generator.js';
+import { cachedInput } from '../generate/cache.js';
 import { buildMonolith, monolithArgv, REPO_ROOT } from '../engines/monolith-runner.js';
 import { buildSplit, DEFAULT_CONTROL_URL, SplitError, SplitStack, stageAddresses, stageInstances, STAGES } from '../engines/split-runner.js';
 import { BenchHistory, entryFromReport, newRunId, type HistoryEntry, type HistoryStatus } from './history.js';
-import { cachedInputName, INPUT_CACHE_DIR, PIPELINE_CLI } from './paths.js';
+import { PIPELINE_CLI } from './paths.js';
 import { children, cpuSeconds, inputOffset, peakRss } from './probe.js';
 import { buildReport, fmt, ratioLines, renderMarkdown, summaryTable } from './report.js';
 import type { BenchReport, BenchReportOptions, MachineInfo, ProcessFigures, RunRecord, StageFigures } from './report-types.js';
@@ -89,30 +90,26 @@ export function planSteps(o: Pick<BenchOptions, 'events' | 'runs' | 'warmup' | '
   return steps;
 }
 
-async function ensureInput(o: BenchOptions, events: number, cacheDir: string, progress: Progress, signal: AbortSignal): Promise<string> {
-  const name = cachedInputName({ events, seed: o.seed, users: o.users, days: o.days, distribution: o.distribution });
-  const path = join(cacheDir, name);
-  if (existsSync(path)) {
-    process.stderr.write(`bench: using cached input ${path}\n`);
-    return path;
-  }
+async function ensureInput(o: BenchOptions, events: number, progress: Progress, signal: AbortSignal): Promise<string> {
   const message = `generating ${events.toLocaleString('en-US')} events`;
-  process.stderr.write(`bench: ${message} → ${path}\n`);
-  progress.emit({ t: 'phase', phase: 'generating', events, message });
-  const tmp = path + '.tmp';
   const t0 = Date.now();
   let last = 0;
-  await generate({
-    events, seed: o.seed, users: o.users, days: o.days, distribution: o.distribution, invalidRatio: 0, types: DEFAULT_TYPES, out: tmp,
-    onProgress: (n) => {
-      if (signal.aborted) throw new BenchCancelled();
-      if (Date.now() - last < TICK_MS) return;
-      last = Date.now();
-      progress.emit({ t: 'phase', phase: 'generating', events, eventsDone: n, message });
+  const { path, generated } = await cachedInput(
+    { events, seed: o.seed, users: o.users, days: o.days, distribution: o.distribution },
+    {
+      onGenerate: (path) => {
+        process.stderr.write(`bench: ${message} → ${path}\n`);
+        progress.emit({ t: 'phase', phase: 'generating', events, message });
+      },
+      onProgress: (n) => {
+        if (signal.aborted) throw new BenchCancelled();
+        if (Date.now() - last < TICK_MS) return;
+        last = Date.now();
+        progress.emit({ t: 'phase', phase: 'generating', events, eventsDone: n, message });
+      },
     },
-  });
-  renameSync(tmp, path);
-  process.stderr.write(`bench: generated in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  );
+  process.stderr.write(generated ? `bench: generated in ${((Date.now() - t0) / 1000).toFixed(1)} s\n` : `bench: using cached input ${path}\n`);
   return path;
 }
 
@@ -357,14 +354,12 @@ async function measure(
   progress: Progress,
   signal: AbortSignal,
 ): Promise<BenchReport> {
-  const cacheDir = INPUT_CACHE_DIR;
-  mkdirSync(cacheDir, { recursive: true });
   const mach = await machine();
   const loadBefore = loadavg().map((x) => +x.toFixed(2));
   const records: RunRecord[] = [];
   const inputs: { events: number; path: string; bytes: number }[] = [];
   for (const events of o.events) {
-    const path = await ensureInput(o, events, cacheDir, progress, signal);
+    const path = await ensureInput(o, events, progress, signal);
     inputs.push({ events, path, bytes: statSync(path).size });
   }
   const scratch = join(o.outDir, 'runs');
