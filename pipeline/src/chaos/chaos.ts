@@ -5,16 +5,16 @@
 // progress ingest streams every 50 ms. A second mode kills a random stage every few seconds of
 // one long run, and the monolith is killed too, to show what a crash costs it.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectError, createClient } from '@connectrpc/connect';
 import type { RunComplete, RunProgress } from '@modular-runtime/proto/pipeline/v1/pipeline';
 import { ChaosService, FaultType } from '@modular-runtime/proto/runtime/v1/chaos';
-import { DEFAULT_DAYS, DEFAULT_TYPES, generate } from '../generate/generator.js';
+import { DEFAULT_DAYS } from '../generate/generator.js';
+import { cachedInput } from '../generate/cache.js';
 import { buildMonolith, monolithArgv } from '../engines/monolith-runner.js';
-import { buildSplit, controlTransport, runThroughStages, SplitError, SplitStack, STAGES, stageAddresses } from '../engines/split-runner.js';
-import { cachedInputName, INPUT_CACHE_DIR } from '../bench/paths.js';
+import { awaitStages, buildSplit, controlTransport, runThroughStages, SplitError, SplitStack, STAGES } from '../engines/split-runner.js';
 import { loadRules } from '../rules.js';
 import { compareResults, recoveryOf, type Sample } from './measure.js';
 import { renderChaosMarkdown, summarize, type ChaosReport, type KillRecord, type MonolithKill } from './report.js';
@@ -47,14 +47,12 @@ function prng(seed: number): () => number {
   };
 }
 
+/** The chaos input: generated once (1 % invalid lines, so dead letters go through recovery too). */
 async function ensureInput(events: number, seed: number): Promise<string> {
-  const o = { events, seed, users: 10_000, days: DEFAULT_DAYS, distribution: 'uniform', invalidRatio: 0.01 };
-  mkdirSync(INPUT_CACHE_DIR, { recursive: true });
-  const path = join(INPUT_CACHE_DIR, cachedInputName(o));
-  if (existsSync(path)) return path;
-  process.stderr.write(`chaos: generating ${events.toLocaleString('en-US')} events (1 % invalid lines) → ${path}\n`);
-  await generate({ ...o, distribution: 'uniform', types: DEFAULT_TYPES, out: path + '.tmp' });
-  renameSync(path + '.tmp', path);
+  const { path } = await cachedInput(
+    { events, seed, users: 10_000, days: DEFAULT_DAYS, distribution: 'uniform', invalidRatio: 0.01 },
+    { onGenerate: (path) => process.stderr.write(`chaos: generating ${events.toLocaleString('en-US')} events (1 % invalid lines) → ${path}\n`) },
+  );
   return path;
 }
 
@@ -83,13 +81,8 @@ function chaosClient(url: string) {
 
 /** Waits until all five stages are registered (after a kill, the restarted one too). */
 async function waitForStages(url: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await stageAddresses(url, 1000).catch(() => new Map<string, string>());
-    if (found.size === STAGES.length) return;
-    if (Date.now() > deadline) throw new SplitError(`chaos: stages missing after ${timeoutMs / 1000} s: ${STAGES.filter((s) => !found.has(s)).join(', ')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const missing = await awaitStages(url, { timeoutMs, pollMs: 50 });
+  if (missing.length) throw new SplitError(`chaos: stages missing after ${timeoutMs / 1000} s: ${missing.join(', ')}`);
 }
 
 interface RunOutcome {
@@ -211,7 +204,7 @@ export async function runChaos(o: ChaosOptions): Promise<number> {
     if (clean.error) throw new SplitError(`chaos: the uninterrupted run failed: ${clean.error}`);
     const cleanCheck = compareResults(expected, clean.results!, clean.deadLetters!);
     const lines = Number(clean.complete!.lines);
-    process.stderr.write(`chaos: uninterrupted run ${clean.seconds.toFixed(2)} s, checksum ${cleanCheck.checksumOk && cleanCheck.deadLettersOk ? 'identical' : 'DIFFERENT'}\n`);
+    process.stderr.write(`chaos: uninterrupted run ${clean.seconds.toFixed(2)} s, ${cleanCheck.checksumOk && cleanCheck.deadLettersOk ? 'identical' : 'DIFFERENT'}\n`);
 
     const plan: string[] = [];
     for (let i = 0; i < o.killsPerStage; i++) plan.push(...o.stages);
@@ -226,11 +219,11 @@ export async function runChaos(o: ChaosOptions): Promise<number> {
       const fraction = 0.2 + 0.4 * random();
       await waitForStages(url);
       const r = await splitRun(url, input, rulesJson, [{ stage, atLine: Math.round(fraction * lines) }], o.checkpointIntervalMs);
-      const rec = recordOf(stage, r, expected, 'single');
+      const rec = recordsOf(r, expected, 'single')[0] ?? missedKill(stage, r, expected);
       kills.push(rec);
       process.stderr.write(
         `chaos: ${n}/${plan.length} kill ${stage} at ${Math.round(fraction * 100)} % (${rec.killAtMs === null ? '–' : `${(rec.killAtMs / 1000).toFixed(2)} s`}) → ` +
-          (rec.error ? `FAILED: ${rec.error}` : `${rec.checksumOk ? 'checksum identical' : 'CHECKSUM DIFFERENT'}, lost ${rec.lost}, duplicated ${rec.duplicated}, ` +
+          (rec.error ? `FAILED: ${rec.error}` : `${identical(rec) ? 'identical' : 'DIFFERENT'}, lost ${rec.lost}, duplicated ${rec.duplicated}, ` +
             `recovery ${rec.recoveryMs === null ? 'n/a' : `${Math.round(rec.recoveryMs)} ms`}, attempts ${rec.attempts}`) + '\n',
       );
     }
@@ -246,8 +239,9 @@ export async function runChaos(o: ChaosOptions): Promise<number> {
       for (let t = o.every * 1000; t < horizon; t += o.every * 1000) times.push({ stage: o.stages[Math.floor(random() * o.stages.length)]!, atMs: t });
       process.stderr.write(`chaos: one run of ${o.everyEvents.toLocaleString('en-US')} events with a kill every ${o.every} s\n`);
       const r = await splitRun(url, longInput, rulesJson, times, o.checkpointIntervalMs);
-      every.push(...recordsOfEvery(r, longExpected));
-      process.stderr.write(`chaos: kill-every-${o.every}-s run: ${r.kills.length} kills, ${r.error ? `FAILED: ${r.error}` : `checksum ${r.complete!.checksum === longExpected.checksum ? 'identical' : 'DIFFERENT'}`}\n`);
+      every.push(...recordsOf(r, longExpected, 'every'));
+      const verdict = every[0] ?? missedKill('(none)', r, longExpected);
+      process.stderr.write(`chaos: kill-every-${o.every}-s run: ${r.kills.length} kills, ${verdict.error ? `FAILED: ${verdict.error}` : identical(verdict) ? 'identical' : 'DIFFERENT'}\n`);
     }
 
     const monolith: MonolithKill[] = [];
@@ -274,52 +268,58 @@ export async function runChaos(o: ChaosOptions): Promise<number> {
     const md = renderChaosMarkdown(report);
     writeFileSync(join(dir, 'chaos.md'), md);
     process.stdout.write(md + `\nchaos: report in ${join(dir, 'chaos.md')} and chaos.json\n`);
-    const bad = [...kills, ...every].some((k) => k.error !== undefined || !k.checksumOk || !k.deadLettersOk || k.lost > 0 || k.duplicated > 0);
+    const bad = [...kills, ...every].some((k) => k.error !== undefined || !identical(k) || k.lost > 0 || k.duplicated > 0);
     return bad || !report.uninterrupted.checksumOk ? 1 : 0;
   } finally {
     await stack?.stop();
   }
 }
 
-function recordOf(stage: string, r: RunOutcome, expected: { results: string; deadLetters: string; checksum: string }, kind: 'single' | 'every'): KillRecord {
-  const kill = r.kills[0];
+type Expected = { results: string; deadLetters: string; checksum: string };
+
+/** A run's verdict against the expected results, shared by every kill in it. */
+function verdictOf(r: RunOutcome, expected: Expected) {
   const check = r.results !== undefined ? compareResults(expected, r.results, r.deadLetters!) : undefined;
-  const rec = kill ? recoveryOf(r.samples, kill.atMs, r.seconds * 1000) : { recoveryMs: null, caughtUpMs: null, rateBefore: 0, replayedLines: 0 };
   return {
-    kind,
-    stage,
-    killAtMs: kill?.atMs ?? null,
-    pid: kill?.pid ?? 0,
-    error: r.error ?? (kill ? undefined : 'the run ended before the kill'),
+    error: r.error,
     checksumOk: check?.checksumOk ?? false,
     deadLettersOk: check?.deadLettersOk ?? false,
     lost: check?.lost ?? 0,
     duplicated: check?.duplicated ?? 0,
     attempts: r.complete?.attempts ?? 0,
     seconds: r.seconds,
-    ...rec,
   };
 }
 
-function recordsOfEvery(r: RunOutcome, expected: { results: string; deadLetters: string; checksum: string }): KillRecord[] {
-  const check = r.results !== undefined ? compareResults(expected, r.results, r.deadLetters!) : undefined;
+/**
+ * One record per kill made in a run, in order, each with the run's verdict (its lost and
+ * duplicated counts on the first only, so sums count them once) and its own recovery, timed
+ * up to the next kill.
+ */
+function recordsOf(r: RunOutcome, expected: Expected, kind: KillRecord['kind']): KillRecord[] {
+  const verdict = verdictOf(r, expected);
   const kills = [...r.kills].sort((a, b) => a.atMs - b.atMs);
   return kills.map((k, i) => {
     const until = kills[i + 1]?.atMs ?? r.seconds * 1000;
     const rec = recoveryOf(r.samples.filter((s) => s.t <= until), k.atMs, until);
-    return {
-      kind: 'every' as const,
-      stage: k.stage,
-      killAtMs: k.atMs,
-      pid: k.pid,
-      error: r.error,
-      checksumOk: check?.checksumOk ?? false,
-      deadLettersOk: check?.deadLettersOk ?? false,
-      lost: i === 0 ? check?.lost ?? 0 : 0,
-      duplicated: i === 0 ? check?.duplicated ?? 0 : 0,
-      attempts: r.complete?.attempts ?? 0,
-      seconds: r.seconds,
-      ...rec,
-    };
+    return { kind, stage: k.stage, killAtMs: k.atMs, pid: k.pid, ...verdict, ...(i > 0 ? { lost: 0, duplicated: 0 } : {}), ...rec };
   });
 }
+
+/** The record of a run whose planned kill of `stage` never happened (it ended first). */
+function missedKill(stage: string, r: RunOutcome, expected: Expected): KillRecord {
+  return {
+    kind: 'single',
+    stage,
+    killAtMs: null,
+    pid: 0,
+    ...verdictOf(r, expected),
+    error: r.error ?? 'the run ended before the kill',
+    recoveryMs: null,
+    caughtUpMs: null,
+    rateBefore: 0,
+    replayedLines: 0,
+  };
+}
+
+const identical = (k: KillRecord) => k.checksumOk && k.deadLettersOk;

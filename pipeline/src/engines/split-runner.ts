@@ -89,12 +89,12 @@ function topologyClient(url: string) {
   return createClient(TopologyService, controlTransport(url));
 }
 
-/** The live stages a control server knows, by name, with address and pid; missing stages are absent. */
-export async function stageInstances(url: string, timeoutMs = 2000): Promise<Map<string, { address: string; pid: number }>> {
+/** The live stages (default: all five) a control server knows, by name, with address and pid; missing ones are absent. */
+export async function stageInstances(url: string, timeoutMs = 2000, names: readonly string[] = STAGES): Promise<Map<string, { address: string; pid: number }>> {
   const topology = topologyClient(url);
   const found = new Map<string, { address: string; pid: number }>();
   await Promise.all(
-    STAGES.map(async (name) => {
+    names.map(async (name) => {
       const res = await topology.lookupService({ name }, { timeoutMs });
       const inst = res.instances.find((i) => i.address !== '');
       if (inst) found.set(name, { address: inst.address, pid: inst.pid });
@@ -104,9 +104,31 @@ export async function stageInstances(url: string, timeoutMs = 2000): Promise<Map
 }
 
 /** Addresses of the live stages a control server knows, by name; missing stages are absent. */
-export async function stageAddresses(url: string, timeoutMs = 2000): Promise<Map<string, string>> {
-  const found = await stageInstances(url, timeoutMs);
+export async function stageAddresses(url: string, timeoutMs = 2000, names: readonly string[] = STAGES): Promise<Map<string, string>> {
+  const found = await stageInstances(url, timeoutMs, names);
   return new Map([...found].map(([name, i]) => [name, i.address]));
+}
+
+/**
+ * Polls a control server every `pollMs` until all five stages are registered or `timeoutMs`
+ * has passed; resolves with the stages still missing (none: all there). `check` runs before
+ * every poll and may throw to stop waiting (e.g. when the server itself exited).
+ */
+export async function awaitStages(url: string, opts: { timeoutMs: number; pollMs: number; check?: () => void }): Promise<string[]> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let missing: string[] = [...STAGES];
+  for (;;) {
+    opts.check?.();
+    try {
+      const found = await stageAddresses(url, 1000);
+      missing = STAGES.filter((s) => !found.has(s));
+      if (missing.length === 0) return missing;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() >= deadline) return missing;
+    await new Promise((r) => setTimeout(r, opts.pollMs));
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -137,21 +159,16 @@ export class SplitStack {
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
     const stack = new SplitStack(`http://127.0.0.1:${httpPort}`, child, () => output);
-    const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
-    let missing: string[] = [...STAGES];
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new SplitError(`the control server for the split stages exited (${child.exitCode ?? child.signalCode}):\n${output.slice(-3000)}`);
-      }
-      try {
-        const found = await stageAddresses(stack.url, 1000);
-        missing = STAGES.filter((s) => !found.has(s));
-        if (missing.length === 0) return stack;
-      } catch {
-        // not listening yet
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const missing = await awaitStages(stack.url, {
+      timeoutMs: opts.timeoutMs ?? 60_000,
+      pollMs: 200,
+      check: () => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new SplitError(`the control server for the split stages exited (${child.exitCode ?? child.signalCode}):\n${output.slice(-3000)}`);
+        }
+      },
+    });
+    if (missing.length === 0) return stack;
     await stack.stop();
     throw new SplitError(`split stages did not all register within ${((opts.timeoutMs ?? 60_000) / 1000).toFixed(0)} s; missing: ${missing.join(', ')}\n${output.slice(-3000)}`);
   }
@@ -248,7 +265,8 @@ export async function runThroughStages(controlUrl: string, a: SplitArgs): Promis
 /** The live ingest's address; while recovering, waits for a restarted one (polling every 20 ms). */
 async function ingestAddress(controlUrl: string, failingSince: number): Promise<string> {
   for (;;) {
-    const found = await stageAddresses(controlUrl).catch(() => new Map<string, string>());
+    // only ingest: this polls every 20 ms while ingest restarts
+    const found = await stageAddresses(controlUrl, 2000, ['ingest']).catch(() => new Map<string, string>());
     const ingest = found.get('ingest');
     if (ingest) return ingest;
     if (failingSince === 0) throw new SplitError(`the control server at ${controlUrl} has no live ingest stage`);
