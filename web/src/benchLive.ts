@@ -117,7 +117,7 @@ export type LiveRow = { t: number } & Record<string, number>;
 
 /** One row per point with the mode's rate under the mode's name; a row with no rate between two
  *  runs, so a mode's line breaks where another run came in between or a new run started. */
-export function liveChartRows(points: LivePoint[]): { rows: LiveRow[]; modes: string[] } {
+export function liveChartRows(points: readonly LivePoint[]): { rows: LiveRow[]; modes: string[] } {
   const rows: LiveRow[] = [];
   const modes: string[] = [];
   let prev: LivePoint | undefined;

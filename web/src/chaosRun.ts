@@ -170,19 +170,4 @@ export function niceCeil(n: number): number {
   return 10 * p;
 }
 
-export type TimelineRow = { t: number } & Record<string, number>;
 
-/** One row per tick with the mode's rate under the mode's name, and an empty row between two
- *  process runs so a line never joins the end of one run to the start of the next. */
-export function timelineRows(ticks: readonly LiveTick[]): { rows: TimelineRow[]; modes: string[] } {
-  const rows: TimelineRow[] = [];
-  const modes: string[] = [];
-  let prev: LiveTick | undefined;
-  for (const k of ticks) {
-    if (!modes.includes(k.mode)) modes.push(k.mode);
-    if (prev && (prev.step !== k.step || prev.mode !== k.mode)) rows.push({ t: (prev.t + k.t) / 2 } as TimelineRow);
-    rows.push({ t: k.t, [k.mode]: k.eventsPerSecond } as TimelineRow);
-    prev = k;
-  }
-  return { rows, modes };
-}

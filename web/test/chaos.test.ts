@@ -3,10 +3,10 @@ import { BenchmarkPhase, BenchmarkProgressSchema } from "@modular-runtime/proto/
 import { FaultEventKind, FaultEventSchema, FaultParamsSchema, FaultSchema, FaultType } from "@modular-runtime/proto/runtime/v1/chaos";
 import { describe, expect, it } from "vitest";
 import { toProgressView, type CompletedView } from "../src/benchAdapters";
-import { reduceLive, startLive } from "../src/benchLive";
+import { liveChartRows, reduceLive, startLive, type LiveTick } from "../src/benchLive";
 import { faultParamText, formatCountdown, toFaultEventView, toFaultView, type FaultEventView, type FaultView } from "../src/chaosAdapters";
 import { CHAOS_PRESETS, chaosTargetFor, customFaultRequest, NODE_ACTIONS, nodeActionRequest, resolvePreset, type TargetProcess } from "../src/chaosPresets";
-import { chaosRunRequest, estimateDone, niceCeil, smoothTicks, timelineMarkers, timelineRows, timelineTicks, verdictFromCompleted, verdictFromReport } from "../src/chaosRun";
+import { chaosRunRequest, estimateDone, niceCeil, smoothTicks, timelineMarkers, timelineTicks, verdictFromCompleted, verdictFromReport } from "../src/chaosRun";
 import { reduceFaults } from "../src/chaosStore";
 import { diffProcesses, type ProcessEvent } from "../src/processEvents";
 import { faultEventColor } from "../src/theme";
@@ -211,11 +211,13 @@ describe("timeline markers", () => {
   });
 
   it("rows break between process runs so lines do not join across them", () => {
-    const { rows, modes } = timelineRows([
+    // the timeline's ticks, drawn with the benchmark's own row builder
+    const ticks: LiveTick[] = [
       { t: 1, mode: "monolith", eventsPerSecond: 3e6, eventsDone: 1, step: 0 },
       { t: 2, mode: "split", eventsPerSecond: 4e5, eventsDone: 1, step: 1 },
       { t: 3, mode: "split", eventsPerSecond: 0, eventsDone: 1, step: 1 },
-    ]);
+    ];
+    const { rows, modes } = liveChartRows(ticks);
     expect(modes).toEqual(["monolith", "split"]);
     expect(rows).toEqual([{ t: 1, monolith: 3e6 }, { t: 1.5 }, { t: 2, split: 4e5 }, { t: 3, split: 0 }]);
   });

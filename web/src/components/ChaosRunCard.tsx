@@ -6,7 +6,7 @@
 import { useEffect, useMemo, useState } from "react";
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { PHASE_LABEL, fmtEvents, fmtNum, fmtRate, fmtShort } from "../benchAdapters";
-import { isEnded, type LiveState } from "../benchLive";
+import { isEnded, liveChartRows, type LiveState } from "../benchLive";
 import { MODE_SHORT } from "../benchReport";
 import { useBenchStore } from "../benchStore";
 import { useChaosStore } from "../chaosStore";
@@ -18,7 +18,6 @@ import {
   niceCeil,
   smoothTicks,
   timelineMarkers,
-  timelineRows,
   timelineTicks,
   verdictFromCompleted,
   verdictFromReport,
@@ -67,7 +66,7 @@ function Timeline({ live, startedAtMs }: { live: LiveState; startedAtMs: number 
   const samples = useChaosStore((s) => (s.rateRunStartedAtMs === startedAtMs ? s.rateSamples : NO_SAMPLES));
   // The split's lines only: the monolith's few-second spike (ten times higher) would flatten them.
   const ticks = useMemo(() => timelineTicks(smoothTicks(live.ticks.filter((k) => SPLIT_MODES.includes(k.mode))), samples), [live.ticks, samples]);
-  const { rows, modes } = useMemo(() => timelineRows(ticks), [ticks]);
+  const { rows, modes } = useMemo(() => liveChartRows(ticks), [ticks]);
   const end = ended ? live.elapsed : (now - startedAtMs) / 1000;
   const markers = useMemo(() => timelineMarkers(faultEvents, processEvents, startedAtMs, startedAtMs + end * 1000 + 500, offset), [faultEvents, processEvents, startedAtMs, end, offset]);
   // From just before the split (or the first marker) to now: the part of the run worth watching.
