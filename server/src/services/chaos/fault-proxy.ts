@@ -452,10 +452,7 @@ class Forwarder {
       this.ended = true;
       this.flush();
     });
-    src.on("close", () => {
-      this.stopped = true;
-      if (this.timer) clearTimeout(this.timer);
-    });
+    src.on("close", () => this.stop());
     // Until the other side exists (headers delayed), chunks wait in the queue.
     src.pause();
     this.updateFlow();
@@ -467,12 +464,15 @@ class Forwarder {
       this.waitingDrain = false;
       this.updateFlow();
     });
-    dst.on("close", () => {
-      this.stopped = true;
-      if (this.timer) clearTimeout(this.timer);
-    });
+    dst.on("close", () => this.stop());
     this.flush();
     this.updateFlow();
+  }
+
+  /** Either side closed: nothing more is forwarded. */
+  private stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
   }
 
   private onData(chunk: Buffer): void {
