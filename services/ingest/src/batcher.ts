@@ -20,6 +20,8 @@ export interface BatcherOptions {
 }
 
 const ONE_MIB = 1024 * 1024;
+/** More spare buffers than batches in flight are never needed. */
+const MAX_SPARE = 16;
 
 // Line numbers are written as pairs of native uint32 words, which is little-endian only here.
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error("ingest: needs a little-endian machine");
@@ -31,6 +33,8 @@ export class Batcher implements LineSink {
   private readonly maxWaitMs: number;
   private readonly now: () => number;
   private data: Buffer;
+  /** Line-data buffers whose batches have been written out, for reuse. */
+  private readonly spare: Buffer[] = [];
   /** Bytes of line data in the batch, counting the pending run. */
   private used = 0;
   /** Bytes already copied into `data`. */
@@ -114,6 +118,16 @@ export class Batcher implements LineSink {
     if (this.nonBlank > 0) this.cut(fileBytes, physicalLines);
   }
 
+  /**
+   * The line data of a batch this batcher made has been written out: its buffer may be reused
+   * for a later batch. Data of batches that are never recycled is left to the GC.
+   */
+  recycle(data: Uint8Array): void {
+    if (data.byteOffset === 0 && data.buffer.byteLength === this.data.length && this.spare.length < MAX_SPARE) {
+      this.spare.push(Buffer.from(data.buffer, 0, data.buffer.byteLength));
+    }
+  }
+
   /** The read buffer is about to be reused: copy the pending lines out of it. */
   chunkDone(): void {
     this.flushRun();
@@ -131,6 +145,12 @@ export class Batcher implements LineSink {
     const n = this.count;
     const lineNumbers = new Uint8Array(n * 8);
     lineNumbers.set(new Uint8Array(this.lineNos.buffer, 0, n * 8));
+    // The batch keeps the buffer its lines were copied into (a view, not another copy) and the
+    // next batch takes another one: the send writes it to the socket as it is, so it is not
+    // reused before `recycle` says the write is done. (A fresh 5 MiB buffer per batch instead
+    // makes V8 run a full GC every few dozen batches for the external memory.)
+    const data = this.data.subarray(0, this.copied);
+    this.data = this.spare.pop() ?? Buffer.allocUnsafe(this.data.length);
     this.ready.push({
       meta: {
         traceId: this.nextTrace++,
@@ -141,7 +161,7 @@ export class Batcher implements LineSink {
       },
       counters: { lines: BigInt(this.nonBlank), invalid: BigInt(this.deadLetters.length) },
       deadLetters: this.deadLetters,
-      payload: { case: "raw", value: { data: Uint8Array.prototype.slice.call(this.data, 0, this.copied), lineNumbers } },
+      payload: { case: "raw", value: { data, lineNumbers } },
     });
     this.firstOffset = endOffset;
     this.firstLine = lastLine + 1;

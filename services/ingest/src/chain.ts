@@ -3,22 +3,97 @@
 // batch, and `end` resolves with the RunComplete that comes back up the chain. A failure of the
 // stream rejects every pending send and the end, with a message naming both stages.
 
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
-  ParseService,
+  BatchSchema,
   type RunComplete,
   type RunHeaderSchema,
-  type StageRequestSchema,
+  StageRequestSchema,
+  StageResponseSchema,
 } from "@modular-runtime/proto/pipeline/v1/pipeline";
-import { AsyncQueue, CreditWindow, processFigures, unixNanos } from "@modular-runtime/service-kit";
+import { CreditWindow, processFigures, unixNanos } from "@modular-runtime/service-kit";
 import type { BatchInit } from "./batcher.js";
+import { GrpcBidiStream, grpcPrefix } from "./grpc-stream.js";
 
 type StageRequestInit = MessageInitShape<typeof StageRequestSchema>;
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export const PARSE_METHOD = "pipeline.v1.ParseService/Process";
+
+function varintLength(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+function putVarint(buf: Uint8Array, at: number, n: number): number {
+  while (n >= 0x80) {
+    buf[at++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[at++] = n;
+  return at;
+}
+
+// Wire tags: StageRequest.batch (2), Batch.raw (4), RawLines.data (1), RawLines.line_numbers (2),
+// each length-delimited.
+const TAG_STAGE_BATCH = (2 << 3) | 2;
+const TAG_BATCH_RAW = (4 << 3) | 2;
+const TAG_RAW_DATA = (1 << 3) | 2;
+const TAG_RAW_LINE_NUMBERS = (2 << 3) | 2;
+
+/**
+ * `StageRequest{batch}` as gRPC message parts: one small buffer with the prefix and every field
+ * but the line data, then the line data and line numbers as they are. The bytes are exactly
+ * protobuf-es's encoding of the same message (fields in number order), without the copies.
+ */
+export function encodeBatchRequest(batch: BatchInit): Uint8Array[] {
+  const raw = batch.payload?.case === "raw" ? batch.payload.value : undefined;
+  if (raw === undefined || batch.payload?.case !== "raw") {
+    const msg = toBinary(StageRequestSchema, create(StageRequestSchema, { kind: { case: "batch", value: batch } }));
+    return [grpcPrefix(msg.length), msg];
+  }
+  const head = toBinary(BatchSchema, create(BatchSchema, { meta: batch.meta, counters: batch.counters, deadLetters: batch.deadLetters }));
+  const data = raw.data ?? new Uint8Array(0);
+  const lineNumbers = raw.lineNumbers ?? new Uint8Array(0);
+  // proto3 leaves empty bytes fields out
+  const dataField = data.length > 0 ? 1 + varintLength(data.length) + data.length : 0;
+  const numbersField = lineNumbers.length > 0 ? 1 + varintLength(lineNumbers.length) + lineNumbers.length : 0;
+  const rawLen = dataField + numbersField;
+  const batchLen = head.length + 1 + varintLength(rawLen) + rawLen;
+  const total = 1 + varintLength(batchLen) + batchLen;
+  const prefix = new Uint8Array(5 + 1 + varintLength(batchLen) + head.length + 1 + varintLength(rawLen) + (dataField > 0 ? 1 + varintLength(data.length) : 0));
+  grpcPrefix(total, prefix);
+  let at = 5;
+  prefix[at++] = TAG_STAGE_BATCH;
+  at = putVarint(prefix, at, batchLen);
+  prefix.set(head, at);
+  at += head.length;
+  prefix[at++] = TAG_BATCH_RAW;
+  at = putVarint(prefix, at, rawLen);
+  const parts: Uint8Array[] = [prefix];
+  if (dataField > 0) {
+    prefix[at++] = TAG_RAW_DATA;
+    at = putVarint(prefix, at, data.length);
+    parts.push(data);
+  }
+  if (numbersField > 0) {
+    const numbersHead = new Uint8Array(1 + varintLength(lineNumbers.length));
+    numbersHead[0] = TAG_RAW_LINE_NUMBERS;
+    putVarint(numbersHead, 1, lineNumbers.length);
+    parts.push(numbersHead, lineNumbers);
+  }
+  return parts;
+}
+
+function encodeRequest(init: StageRequestInit): Uint8Array[] {
+  const msg = toBinary(StageRequestSchema, create(StageRequestSchema, init));
+  return [grpcPrefix(msg.length), msg];
+}
 
 export interface ChainOptions {
   /** host:port of the downstream stage. */
@@ -30,6 +105,8 @@ export interface ChainOptions {
   recordCall?: (target: string, method: string, latencyMs: number, ok: boolean, items: number, error?: string) => void;
   /** The sink has saved checkpoint N (checkpointed runs). */
   onCheckpointDone?: (n: bigint) => void;
+  /** A batch's bytes have gone to the socket: its buffers may be reused. */
+  onBatchWritten?: (batch: BatchInit) => void;
 }
 
 interface Pending {
@@ -47,9 +124,9 @@ export class RunEndedError extends ConnectError {
 }
 
 export class ChainStream {
-  private readonly queue = new AsyncQueue<StageRequestInit>();
+  private readonly call: GrpcBidiStream;
   private readonly window: CreditWindow;
-  private readonly abort = new AbortController();
+  private cancelled = false;
   private readonly pending = new Map<bigint, Pending>();
   private complete?: RunComplete;
   private failure?: ConnectError;
@@ -65,12 +142,9 @@ export class ChainStream {
 
   constructor(private readonly opts: ChainOptions, header: MessageInitShape<typeof RunHeaderSchema>) {
     this.window = new CreditWindow(opts.window);
-    const parse = createClient(
-      ParseService,
-      createGrpcTransport({ baseUrl: `http://${opts.address}`, readMaxBytes: MAX_MESSAGE_BYTES, writeMaxBytes: MAX_MESSAGE_BYTES }),
-    );
-    this.queue.push({ kind: { case: "header", value: header } });
-    this.done = this.read(parse.process(this.queue, { signal: this.abort.signal }));
+    this.call = new GrpcBidiStream({ address: opts.address, path: `/${PARSE_METHOD}`, readMaxBytes: MAX_MESSAGE_BYTES });
+    this.call.write(encodeRequest({ kind: { case: "header", value: header } }));
+    this.done = this.read();
   }
 
   /** The stream's failure, once it failed. */
@@ -78,14 +152,11 @@ export class ChainStream {
     return this.failure;
   }
 
-  private async read(
-    responses: AsyncIterable<{
-      kind: { case: "ack"; value: bigint } | { case: "complete"; value: RunComplete } | { case: "checkpointDone"; value: bigint } | { case: undefined };
-    }>,
-  ) {
+  private async read() {
     const d = this.opts.downstream;
     try {
-      for await (const res of responses) {
+      for await (const bytes of this.call.responses()) {
+        const res = fromBinary(StageResponseSchema, bytes);
         if (res.kind.case === "ack") {
           const p = this.pending.get(res.kind.value);
           if (p) {
@@ -105,14 +176,14 @@ export class ChainStream {
       if (this.complete === undefined) throw new ConnectError(`${d} closed the stream without a RunComplete`, Code.Internal);
     } catch (e) {
       const err = ConnectError.from(e);
-      this.failure = this.abort.signal.aborted
+      this.failure = this.cancelled
         ? new ConnectError("ingest: run cancelled", Code.Canceled)
         : new ConnectError(`ingest: ${d} failed: ${err.rawMessage}`, err.code);
       this.opts.recordCall?.(d, PARSE_METHOD, 0, false, 0, err.rawMessage);
       this.window.close(this.failure);
       for (const p of this.pending.values()) p.reject(this.failure);
       this.pending.clear();
-      this.queue.end();
+      this.call.cancel();
     }
   }
 
@@ -135,7 +206,8 @@ export class ChainStream {
       this.pending.set(batch.meta!.traceId as bigint, { t: performance.now(), events, resolve, reject });
     });
     acked.catch(() => undefined); // callers that do not wait for the ack must not see an unhandled rejection
-    this.queue.push({ kind: { case: "batch", value: batch } });
+    const written = this.opts.onBatchWritten;
+    this.call.write(encodeBatchRequest(batch), written && (() => written(batch)));
     this.sent++;
     this.eventsSent += BigInt(events);
     return { acked };
@@ -144,7 +216,7 @@ export class ChainStream {
   /** Sends Barrier N after the batches sent so far (it takes no credit). */
   barrier(n: bigint): void {
     if (this.failure) throw this.failure;
-    this.queue.push({ kind: { case: "barrier", value: { checkpointId: n } } });
+    this.call.write(encodeRequest({ kind: { case: "barrier", value: { checkpointId: n } } }));
   }
 
   /**
@@ -156,7 +228,7 @@ export class ChainStream {
     if (this.failure) throw this.failure;
     this.ended = true;
     const fig = processFigures();
-    this.queue.push({
+    this.call.write(encodeRequest({
       kind: {
         case: "end",
         value: {
@@ -178,15 +250,15 @@ export class ChainStream {
           }],
         },
       },
-    });
-    this.queue.end();
+    }));
+    this.call.end();
     await this.done;
     if (this.failure) throw this.failure;
     return this.complete!;
   }
 
   cancel(): void {
-    this.abort.abort();
-    this.queue.end();
+    this.cancelled = true;
+    this.call.cancel();
   }
 }

@@ -277,8 +277,20 @@ async function* runAttempt(
     for (const k of pending.keys()) if (k <= n) pending.delete(k);
     state.failingSince = 0;
   };
+  const batcher = new Batcher({
+    batchSize: settings.batchSize,
+    maxWaitMs: settings.maxWaitMs,
+    start: { offset: from.offset, line: from.line + 1, trace: BigInt(from.nextTrace) },
+  });
   const chain = new ChainStream(
-    { address, downstream: deps.downstream, window: settings.window, recordCall: deps.recordCall, onCheckpointDone: commit },
+    {
+      address,
+      downstream: deps.downstream,
+      window: settings.window,
+      recordCall: deps.recordCall,
+      onCheckpointDone: commit,
+      onBatchWritten: (b) => b.payload?.case === "raw" && b.payload.value.data && batcher.recycle(b.payload.value.data),
+    },
     {
       runId,
       rulesJson: req.rulesJson,
@@ -296,11 +308,6 @@ async function* runAttempt(
   const onAbort = () => chain.cancel();
   signal.addEventListener("abort", onAbort, { once: true });
 
-  const batcher = new Batcher({
-    batchSize: settings.batchSize,
-    maxWaitMs: settings.maxWaitMs,
-    start: { offset: from.offset, line: from.line + 1, trace: BigInt(from.nextTrace) },
-  });
   let bytesRead = from.offset;
   let linesRead = from.line;
   let busyNs = 0n;
