@@ -9,14 +9,11 @@ import { dirname, resolve } from 'node:path';
 import { intList, intOption, parseOptions, required, UsageError } from './args.js';
 import { DEFAULT_DAYS, DEFAULT_TYPES, generate, type Distribution } from './generate/generator.js';
 import { loadRules, RulesError } from './rules.js';
-import { runDuckdb } from './engines/duckdb-engine.js';
-import { runDuckdbSql } from './engines/duckdb-sql-engine.js';
-import { BuildError, buildMonolith, MONOLITH_BIN, runMonolith } from './engines/monolith-runner.js';
-import { runBench } from './bench/bench.js';
 import { DEFAULT_HISTORY_DIR } from './bench/paths.js';
 import { isRunId } from './bench/history.js';
-import { runSplit, SplitError, STAGES } from './engines/split-runner.js';
-import { runChaos } from './chaos/chaos.js';
+// The engines, the benchmark and chaos are imported when a command needs them: a run of one
+// engine does not load the others (DuckDB alone takes a few hundred ms to load), and the
+// benchmark starts this CLI for every run it measures.
 
 const USAGE = `pipeline — event generator, engines and benchmarks (see ../shared/DESIGN.md §4.2–4.5)
 
@@ -159,6 +156,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const threads = intOption(o, 'threads', cmd, { min: 1 });
 
   if (mode === 'monolith') {
+    const { BuildError, buildMonolith, MONOLITH_BIN, runMonolith } = await import('./engines/monolith-runner.js');
     let bin = MONOLITH_BIN;
     if (!o.has('no-build')) {
       try { bin = buildMonolith(); } catch (e) { if (e instanceof BuildError) die(2, e.message); throw e; }
@@ -176,6 +174,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   ensureDir(out, '--out');
 
   if (mode === 'split') {
+    const { runSplit, SplitError } = await import('./engines/split-runner.js');
     const window = intOption(o, 'window', cmd, { min: 1, max: 1024 });
     try {
       const c = await runSplit({
@@ -203,9 +202,12 @@ async function cmdRun(argv: string[]): Promise<number> {
       throw e;
     }
   }
+  // Loaded before the engine starts its clock, as it was when the import was static.
+  await (await import('./duckdb.js')).loadDuckdb();
   let outcome;
-  if (mode === 'duckdb') outcome = await runDuckdb(input, rules, out);
+  if (mode === 'duckdb') outcome = await (await import('./engines/duckdb-engine.js')).runDuckdb(input, rules, out);
   else {
+    const { runDuckdbSql } = await import('./engines/duckdb-sql-engine.js');
     try {
       outcome = await runDuckdbSql(input, rules, out);
     } catch (e) {
@@ -254,6 +256,11 @@ async function main(argv: string[]): Promise<number> {
       if (origin !== 'cli' && origin !== 'dashboard') throw new UsageError(`bench: --origin must be cli or dashboard, got ${JSON.stringify(origin)}`);
       const rulesPath = o.has('rules') ? resolve(o.get('rules')!) : undefined;
       try { loadRules(rulesPath); } catch (e) { if (e instanceof RulesError) die(2, e.message); throw e; }
+      const [{ runBench }, { SplitError }, { BuildError }] = await Promise.all([
+        import('./bench/bench.js'),
+        import('./engines/split-runner.js'),
+        import('./engines/monolith-runner.js'),
+      ]);
       try {
         return await runBench({
           modes,
@@ -288,6 +295,11 @@ async function main(argv: string[]): Promise<number> {
         'checkpoint-interval': 'string', seed: 'string', rules: 'string', 'out-dir': 'string', 'control-url': 'string', help: 'flag',
       }, 'chaos');
       if (o.has('help')) { console.log(USAGE); return 0; }
+      const [{ runChaos }, { SplitError, STAGES }, { BuildError }] = await Promise.all([
+        import('./chaos/chaos.js'),
+        import('./engines/split-runner.js'),
+        import('./engines/monolith-runner.js'),
+      ]);
       const stages = (o.get('stages') ?? STAGES.join(',')).split(',').map((s) => s.trim());
       for (const s of stages) if (!(STAGES as readonly string[]).includes(s)) throw new UsageError(`chaos: unknown stage ${JSON.stringify(s)} in --stages (expected ${STAGES.join(', ')})`);
       const rulesPath = o.has('rules') ? resolve(o.get('rules')!) : undefined;

@@ -12,13 +12,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { loadDuckdb } from '../duckdb.js';
 import type { Distribution } from '../generate/generator.js';
 import { cachedInput } from '../generate/cache.js';
 import { buildMonolith, monolithArgv, REPO_ROOT } from '../engines/monolith-runner.js';
 import { buildSplit, DEFAULT_CONTROL_URL, SplitError, SplitStack, stageAddresses, stageInstances, STAGES } from '../engines/split-runner.js';
 import { BenchHistory, entryFromReport, newRunId, type HistoryEntry, type HistoryStatus } from './history.js';
-import { PIPELINE_CLI } from './paths.js';
+import { CLI_BUNDLE_SCRIPT, PIPELINE_BUNDLE, PIPELINE_CLI } from './paths.js';
 import { children, cpuSeconds, inputOffset, peakRss } from './probe.js';
 import { buildReport, fmt, ratioLines, renderMarkdown, summaryTable } from './report.js';
 import type { BenchReport, BenchReportOptions, MachineInfo, ProcessFigures, RunRecord, StageFigures } from './report-types.js';
@@ -114,7 +114,7 @@ async function ensureInput(o: BenchOptions, events: number, progress: Progress, 
 }
 
 async function machine(): Promise<MachineInfo> {
-  const inst = await DuckDBInstance.create(':memory:');
+  const inst = await (await loadDuckdb()).DuckDBInstance.create(':memory:');
   const conn = await inst.connect();
   const v = String((await conn.runAndReadAll('SELECT version()')).getRows()[0]![0]);
   conn.closeSync();
@@ -284,6 +284,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
   try {
     progress.emit({ t: 'phase', phase: 'preparing', message: 'building the engines' });
     const bin = modes.includes('monolith') ? buildMonolith() : null;
+    const cli = cliCommand();
     let controlUrl: string | undefined;
     if (modes.includes('split')) {
       const found = await splitStages(o);
@@ -291,7 +292,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
       stack = found.stack;
     }
     if (abort.signal.aborted) throw new BenchCancelled();
-    const report = await measure(o, id, startedAt, modes, steps, bin, controlUrl, progress, abort.signal);
+    const report = await measure(o, id, startedAt, modes, steps, bin, cli, controlUrl, progress, abort.signal);
     progress.emit({ t: 'phase', phase: 'reporting', message: 'writing the report' });
     const md = renderMarkdown(report);
     mkdirSync(o.outDir, { recursive: true });
@@ -324,13 +325,25 @@ export async function runBench(o: BenchOptions): Promise<number> {
   }
 }
 
-function stepArgs(o: BenchOptions, step: Step, input: string, out: string, bin: string | null, controlUrl: string | undefined): { cmd: string; args: string[] } {
+/**
+ * How each measured run starts the CLI: the esbuild bundle (scripts/build.d/cli.sh, rebuilt here
+ * when a source is newer), which starts in about a quarter of the CPU time tsx needs to load and
+ * transpile the sources; tsx when bundling fails.
+ */
+function cliCommand(): string[] {
+  const r = spawnSync('bash', [CLI_BUNDLE_SCRIPT], { cwd: REPO_ROOT, encoding: 'utf8' });
+  if (r.status === 0 && existsSync(PIPELINE_BUNDLE)) return [PIPELINE_BUNDLE];
+  process.stderr.write(`bench: could not bundle the CLI (${(r.stderr || r.error?.message || '').trim()}); runs start it with tsx\n`);
+  return ['--import', 'tsx', PIPELINE_CLI];
+}
+
+function stepArgs(o: BenchOptions, step: Step, input: string, out: string, bin: string | null, cli: string[], controlUrl: string | undefined): { cmd: string; args: string[] } {
   const partitions = step.partitions ?? o.partitions;
   const { mode } = step;
   if (mode === 'monolith') {
     return { cmd: bin!, args: monolithArgv({ input, out, rules: o.rulesPath, threads: o.threads, batchSize: o.batchSize, partitions }) };
   }
-  const args = ['--import', 'tsx', PIPELINE_CLI, 'run', '--mode', mode === 'split-passthrough' ? 'split' : mode, '--input', input, '--out', out];
+  const args = [...cli, 'run', '--mode', mode === 'split-passthrough' ? 'split' : mode, '--input', input, '--out', out];
   if (o.rulesPath) args.push('--rules', o.rulesPath);
   if (mode === 'split' || mode === 'split-passthrough') {
     args.push('--control-url', controlUrl!, '--progress-json');
@@ -350,6 +363,7 @@ async function measure(
   modes: string[],
   steps: Step[],
   bin: string | null,
+  cli: string[],
   controlUrl: string | undefined,
   progress: Progress,
   signal: AbortSignal,
@@ -370,7 +384,7 @@ async function measure(
     const out = join(scratch, tag);
     rmSync(out, { recursive: true, force: true });
     mkdirSync(out, { recursive: true });
-    const { cmd, args } = stepArgs(o, step, input.path, out, bin, controlUrl);
+    const { cmd, args } = stepArgs(o, step, input.path, out, bin, cli, controlUrl);
     const split = step.mode === 'split' || step.mode === 'split-passthrough';
     // The split's reader is its ingest stage, a process of the control server.
     const readers = split ? [...(await stageInstances(controlUrl!)).values()].filter((s) => s.pid > 0).map((s) => s.pid) : [];

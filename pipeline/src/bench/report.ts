@@ -345,7 +345,7 @@ export function renderMarkdown(report: BenchReport): string {
     '## How it is measured',
     '',
     '- Every run is a separate child process. "wall s" is the process wall time measured by the bench (spawn → exit), so it includes',
-    '  process start-up (for the DuckDB modes: Node, tsx and loading DuckDB). "engine events/s" uses the wallSeconds each engine reports in its metrics.json.',
+    '  process start-up: the monolith binary; for the other modes Node with the pipeline CLI (bundled by esbuild, so not transpiled per run), for the DuckDB modes also loading DuckDB. "engine events/s" uses the wallSeconds each engine reports in its metrics.json.',
     '- events/s and MB/s are computed from the process wall time and the input file size; the events/s median and range are over the per-run figures.',
     '- duckdb (validated, oracle): the strict TypeScript §4.2 validator reads every line, then DuckDB SQL applies rules and aggregates.',
     '- duckdb-sql: `read_ndjson` with explicit columns and the same SQL, no validation (valid-only input); it produces the same results.json.',

@@ -4,13 +4,13 @@
 import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { frameFile } from '../validate/line-reader.js';
 import { validateLine } from '../validate/validator.js';
 import { deadLetterLine, resultsParts, type Results } from '../results.js';
 import type { Rules } from '../rules.js';
 import { aggregateEvents } from './sql-aggregate.js';
 import { writeOutputs, type RunOutcome } from './outputs.js';
+import { loadDuckdb } from '../duckdb.js';
 
 const FLUSH_CHARS = 1 << 22;
 
@@ -130,7 +130,7 @@ export async function runDuckdb(input: string, rules: Rules, outDir: string): Pr
     dead.close();
     const validated = process.hrtime.bigint();
 
-    const instance = await DuckDBInstance.create(':memory:');
+    const instance = await (await loadDuckdb()).DuckDBInstance.create(':memory:');
     const conn = await instance.connect();
     try {
       await conn.run('CREATE TABLE types (id INTEGER, s VARCHAR)');

@@ -3,11 +3,11 @@
 // generated with --invalid-ratio 0). Same rules and output format as the other modes.
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { resultsParts } from '../results.js';
 import type { Rules } from '../rules.js';
 import { aggregateEvents } from './sql-aggregate.js';
 import { writeOutputs, type RunOutcome } from './outputs.js';
+import { loadDuckdb } from '../duckdb.js';
 
 // epoch seconds of ts = seconds of the local date-time (fraction cut) minus the offset.
 const EPOCH_SQL = `(epoch(strptime(substr(ts, 1, 19), '%Y-%m-%dT%H:%M:%S'))::BIGINT
@@ -18,7 +18,7 @@ const EPOCH_SQL = `(epoch(strptime(substr(ts, 1, 19), '%Y-%m-%dT%H:%M:%S'))::BIG
 export async function runDuckdbSql(input: string, rules: Rules, outDir: string): Promise<RunOutcome> {
   const started = process.hrtime.bigint();
   const bytes = statSync(input).size;
-  const instance = await DuckDBInstance.create(':memory:');
+  const instance = await (await loadDuckdb()).DuckDBInstance.create(':memory:');
   const conn = await instance.connect();
   try {
     const path = input.replace(/'/g, "''");

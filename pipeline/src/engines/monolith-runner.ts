@@ -2,10 +2,18 @@
 // runs it; the binary writes results.json, dead-letters.ndjson and metrics.json itself.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** The nearest folder above `from` holding pnpm-workspace.yaml (the sources or the CLI bundle). */
+function findRepoRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'pnpm-workspace.yaml'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`pipeline: no pnpm-workspace.yaml above ${from}`);
+  }
+}
+
+export const REPO_ROOT = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
 export const MONOLITH_BIN = join(REPO_ROOT, 'cpp/build/release/monolith');
 const BUILD_SCRIPT = join(REPO_ROOT, 'cpp/scripts/build.sh');
 
