@@ -20,6 +20,7 @@ var seed = maphash.MakeSeed()
 // is signalled once all partitions have folded it in (or written their state).
 type Job struct {
 	cols      Columns
+	decoded   bool // cols were decoded into the job's own slices (DecodeSubmit): reused
 	userHash  []uint64
 	remaining atomic.Int32
 	done      chan struct{}
@@ -115,11 +116,31 @@ func (a *Aggregator) loop(i int, p *partition, ch chan *Job) {
 // stay untouched until Wait returns. It blocks while the partitions' queues are full.
 func (a *Aggregator) Submit(c Columns) (*Job, error) {
 	j := a.pool.Get().(*Job)
-	j.cols = c
+	j.cols, j.decoded = c, false // c's slices are not ours: a later decode must not write into them
+	return a.dispatch(j)
+}
+
+// DecodeSubmit decodes the wire bytes of an Events message (DecodeEvents), checks them and
+// hands them to the partitions like Submit. The bytes must stay untouched until the job's
+// Wait returns. A decoding or checking error returns no job and leaves the aggregator as it
+// was; ctx's error means the run ended.
+func (a *Aggregator) DecodeSubmit(events []byte) (*Job, error) {
+	j := a.pool.Get().(*Job)
+	if !j.decoded {
+		j.cols, j.decoded = Columns{}, true
+	}
+	if err := DecodeEvents(events, &j.cols); err != nil {
+		a.pool.Put(j)
+		return nil, err
+	}
+	return a.dispatch(j)
+}
+
+func (a *Aggregator) dispatch(j *Job) (*Job, error) {
 	// Each user is hashed once per batch, here; the partitions pick their users by the hash
 	// and use it again as the key of their user table.
 	j.userHash = j.userHash[:0]
-	for _, u := range c.UserDict {
+	for _, u := range j.cols.UserDict {
 		j.userHash = append(j.userHash, maphash.Bytes(seed, u))
 	}
 	if err := a.submit(j); err != nil {
@@ -154,7 +175,11 @@ func (a *Aggregator) submit(j *Job) error {
 
 // Release returns a job whose Wait has returned, so its buffers are reused.
 func (a *Aggregator) Release(j *Job) {
-	j.cols = Columns{}
+	if j.decoded { // keep the dictionaries' capacity, not what they point to
+		j.cols = Columns{TypeDict: j.cols.TypeDict[:0], UserDict: j.cols.UserDict[:0], TagPairs: j.cols.TagPairs[:0], TagOff: j.cols.TagOff[:0]}
+	} else {
+		j.cols = Columns{}
+	}
 	select {
 	case <-j.done: // never signalled if the run was cancelled: do not reuse a half-done job
 	default:
@@ -191,3 +216,6 @@ func (a *Aggregator) BusyNs() int64 {
 	}
 	return s
 }
+
+// Events is the number of events of a batch job.
+func (j *Job) Events() int { return j.cols.N }

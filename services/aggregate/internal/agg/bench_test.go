@@ -11,6 +11,7 @@ import (
 
 	pb "github.com/modular-runtime/aggregate/gen/pipeline/v1"
 	"github.com/modular-runtime/aggregate/internal/checkpoint"
+	"github.com/modular-runtime/aggregate/internal/frame"
 )
 
 // benchBatches makes batches like those of `pnpm pipeline generate` with its defaults after
@@ -181,5 +182,52 @@ func BenchmarkSnapshot(b *testing.B) {
 			}
 		})
 		_ = a.Close()
+	}
+}
+
+// BenchmarkFoldReal measures what the stage does per batch with batches built from the
+// generated input (realFrames): decode the StageRequest frame, check the columns, fold with up
+// to 8 batches in flight. It reports CPU time per event (all goroutines, GC included) beside
+// the wall time, since the partitions run in parallel.
+func BenchmarkFoldReal(b *testing.B) {
+	frames, _ := realFrames(b)
+	for _, p := range []int{1, 2} {
+		b.Run(fmt.Sprintf("partitions=%d", p), func(b *testing.B) {
+			ctx := context.Background()
+			a := New(ctx, p, 60)
+			inflight := make(chan *Job, 8)
+			done := make(chan struct{})
+			go func() {
+				for j := range inflight {
+					_ = j.Wait(ctx)
+					a.Release(j)
+				}
+				close(done)
+			}()
+			b.ReportAllocs()
+			b.ResetTimer()
+			t0, cpu0 := time.Now(), cpuNow()
+			events := 0
+			var fb frame.Batch
+			for i := 0; i < b.N; i++ {
+				if !frame.ParseBatch(frames[i%len(frames)], &fb, false) {
+					b.Fatal("not a batch")
+				}
+				j, err := a.DecodeSubmit(fb.Events)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = fb.AppendFolded(make([]byte, 0, fb.FoldedSize())) // the forwarded batch
+				inflight <- j
+				events += j.Events()
+			}
+			close(inflight)
+			<-done
+			elapsed, cpu := time.Since(t0), cpuNow()-cpu0
+			b.StopTimer()
+			_ = a.Close()
+			b.ReportMetric(float64(elapsed.Nanoseconds())/float64(events), "ns/event")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(events), "cpu-ns/event")
+		})
 	}
 }

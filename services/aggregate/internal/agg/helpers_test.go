@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	pb "github.com/modular-runtime/aggregate/gen/pipeline/v1"
 )
 
@@ -154,13 +156,24 @@ func run(t testing.TB, batches [][]event, partitions int, windowSeconds int64, m
 	t.Helper()
 	a := New(context.Background(), partitions, windowSeconds)
 	for i, b := range batches {
-		c, err := Check(encode(b, i%2 == 1))
-		if err != nil {
-			t.Fatalf("batch %d: %v", i, err)
-		}
-		j, err := a.Submit(c)
-		if err != nil {
-			t.Fatal(err)
+		ev := encode(b, i%2 == 1)
+		var j *Job
+		if i%3 == 0 { // checked as protobuf decoded it
+			c, err := Check(ev)
+			if err != nil {
+				t.Fatalf("batch %d: %v", i, err)
+			}
+			if j, err = a.Submit(c); err != nil {
+				t.Fatal(err)
+			}
+		} else { // read from its bytes, as the stage does
+			data, err := proto.Marshal(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j, err = a.DecodeSubmit(data); err != nil {
+				t.Fatalf("batch %d: %v", i, err)
+			}
 		}
 		if err := j.Wait(context.Background()); err != nil {
 			t.Fatal(err)

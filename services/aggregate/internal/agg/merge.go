@@ -72,16 +72,30 @@ func (p *partition) sortRuns() *sortedRuns {
 	for i, g := range sortedGroups(p.types.keys, countAll(len(p.types.keys))) {
 		rank[p.types.slots[g.Key]] = int32(i)
 	}
-	r.windows = make([]Window, 0, len(p.winKeys))
-	for i, k := range p.winKeys {
-		r.windows = append(r.windows, Window{k.q * p.window, p.types.keys[k.typ], p.winStat[i], rank[k.typ]})
+	// Sorted as small keys, then laid out in that order.
+	type wkey struct {
+		start int64
+		rank  int32
+		i     int32
 	}
-	slices.SortFunc(r.windows, func(a, b Window) int {
-		if c := cmp.Compare(a.Start, b.Start); c != 0 {
-			return c
+	keys := make([]wkey, 0, p.windowCount())
+	stats := make([]WStats, 0, cap(keys))
+	wtype := make([]int32, 0, cap(keys))
+	p.eachWindow(func(q int64, typ int32, w WStats) {
+		keys = append(keys, wkey{q * p.window, rank[typ], int32(len(stats))})
+		stats = append(stats, w)
+		wtype = append(wtype, typ)
+	})
+	slices.SortFunc(keys, func(a, b wkey) int {
+		if a.start != b.start {
+			return cmp.Compare(a.start, b.start)
 		}
 		return cmp.Compare(a.rank, b.rank)
 	})
+	r.windows = make([]Window, len(keys))
+	for j, k := range keys {
+		r.windows[j] = Window{k.start, p.types.keys[wtype[k.i]], stats[k.i], k.rank}
+	}
 	// The state is no longer needed: let it go before the merge allocates the parts.
 	*p = partition{id: p.id}
 	return r

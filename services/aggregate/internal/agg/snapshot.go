@@ -63,17 +63,17 @@ func (p *partition) appendState(b []byte) []byte {
 	b = appendGroups(b, p.types.keys, p.types.stats)
 	b = appendGroups(b, p.users.keys, p.users.stats)
 	b = appendGroups(b, p.tags.keys, p.tags.stats)
-	b = binary.AppendUvarint(b, uint64(len(p.winKeys)))
+	b = binary.AppendUvarint(b, uint64(p.windowCount()))
 	var prev int64
-	for i, k := range p.winKeys {
-		// Windows are added in time order for time-ordered input: the delta is mostly 0 or 1.
-		b = binary.AppendVarint(b, int64(uint64(k.q)-uint64(prev)))
-		prev = k.q
-		b = binary.AppendUvarint(b, uint64(k.typ))
-		w := p.winStat[i]
+	p.eachWindow(func(q int64, typ int32, w WStats) {
+		// Windows come in time order (the dense ones, and the others for time-ordered input):
+		// the delta is mostly 0 or 1.
+		b = binary.AppendVarint(b, int64(uint64(q)-uint64(prev)))
+		prev = q
+		b = binary.AppendUvarint(b, uint64(typ))
 		b = binary.AppendUvarint(b, uint64(w.Count))
 		b = binary.AppendVarint(b, w.Sum)
-	}
+	})
 	return b
 }
 
@@ -325,9 +325,12 @@ func (a *Aggregator) restoreSection(sec []byte) error {
 			r.fail(fmt.Sprintf("window count %d out of range", c))
 			break
 		}
-		s := p0.windowSlot(q, typeSlot[t])
-		p0.winStat[s].Count += int64(c)
-		p0.winStat[s].Sum += sum
+		ws, s := p0.windowAt(q, typeSlot[t])
+		if ws == nil {
+			ws = &p0.winStat[s]
+		}
+		ws.Count += int64(c)
+		ws.Sum += sum
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail(fmt.Sprintf("%d bytes after the windows", len(r.b)))

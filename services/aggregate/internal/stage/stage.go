@@ -19,12 +19,14 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/modular-runtime/aggregate/gen/pipeline/v1"
 	"github.com/modular-runtime/aggregate/internal/agg"
 	"github.com/modular-runtime/aggregate/internal/checkpoint"
 	"github.com/modular-runtime/aggregate/internal/control"
 	"github.com/modular-runtime/aggregate/internal/crash"
+	"github.com/modular-runtime/aggregate/internal/frame"
 	"github.com/modular-runtime/aggregate/internal/logx"
 	"github.com/modular-runtime/aggregate/internal/proc"
 )
@@ -54,7 +56,7 @@ const takeOverWait = 10 * time.Second
 type Config struct {
 	Name       string // stage name used in messages (default "aggregate")
 	Downstream string // downstream service name (default "sink")
-	Partitions int    // default partitions when the header has none (default NumCPU)
+	Partitions int    // default partitions when the header has none (default 1)
 	// DownstreamAddress skips the topology lookup (tests).
 	DownstreamAddress string
 	// Lookup resolves a service name to the address of its newest instance ("" when none).
@@ -65,6 +67,11 @@ type Config struct {
 	LookupTimeout time.Duration     // default 30 s
 	LookupRetry   time.Duration     // default 100 ms
 	Crash         *crash.Point      // MR_CRASH_AT; nil: none
+	// FitProcs sets GOMAXPROCS to a folding run's partitions (at most the CPUs) when it
+	// starts: one partition then runs on one thread, without the wake-ups of idle threads
+	// between batches that cost more CPU than the folding itself (main sets it unless the
+	// GOMAXPROCS variable is set).
+	FitProcs bool
 }
 
 // Server implements pipeline.v1.AggregateService.
@@ -87,7 +94,7 @@ func New(cfg Config) *Server {
 		cfg.Downstream = "sink"
 	}
 	if cfg.Partitions <= 0 {
-		cfg.Partitions = runtime.NumCPU()
+		cfg.Partitions = 1
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = DefaultWindow
@@ -123,9 +130,10 @@ func (s *Server) release(r *run) {
 	}
 }
 
-// ServerOptions are the gRPC server options the stage needs (64 MiB messages).
+// ServerOptions are the gRPC server options the stage needs: 64 MiB messages, and the codec
+// that hands batches over undecoded (frame.Codec; protobuf for everything else).
 func ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)}
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes), grpc.ForceServerCodecV2(frame.Codec{})}
 }
 
 // Close closes the downstream connections.
@@ -241,8 +249,10 @@ func (s *Server) Process(up pb.AggregateService_ProcessServer) error {
 
 // item is one entry of the ordered queue: a batch, a barrier or End.
 type item struct {
-	batch   *pb.Batch
-	job     *agg.Job // the batch's fold, or the barrier's snapshot
+	trace   uint64     // a batch's trace id
+	out     *frame.Out // a batch's message to D: without its payload, or unchanged (pass-through)
+	in      *frame.In  // the received message a batch's fold reads: freed once it is folded
+	job     *agg.Job   // the batch's fold, or the barrier's snapshot
 	events  int
 	end     *pb.End
 	barrier *pb.Barrier
@@ -392,6 +402,9 @@ func (r *run) serve() error {
 	log.Info(r.runID, "run started", fields)
 
 	if !r.pass {
+		if r.cfg.FitProcs {
+			runtime.GOMAXPROCS(min(partitions, runtime.NumCPU()))
+		}
 		r.agg = agg.New(r.ctx, partitions, windowSeconds)
 		if dir := h.GetCheckpointDir(); dir != "" {
 			r.store = checkpoint.New(dir, SnapshotPrefix, h.GetResumeCheckpoint())
@@ -413,7 +426,7 @@ func (r *run) serve() error {
 		log.Warn(r.runID, "run failed: "+status.Convert(err).Message(), nil)
 		return err
 	}
-	r.down, err = pb.NewSinkServiceClient(conn).Process(r.ctx)
+	r.down, err = pb.NewSinkServiceClient(conn).Process(r.ctx, grpc.ForceCodecV2(frame.Codec{}))
 	if err == nil {
 		err = r.down.Send(first) // the header, unchanged
 	}
@@ -527,12 +540,16 @@ func (r *run) foldNs() int64 {
 }
 
 // readUp takes the inbound messages off the stream: checks each batch and hands it to the
-// partitions, then queues it for forwarding in order.
+// partitions, then queues it for forwarding in order. A batch is read straight from the
+// received bytes (frame.ParseBatch, agg.DecodeEvents); any other message, and a batch those
+// do not read exactly as protobuf would, is decoded by protobuf.
 func (r *run) readUp() {
 	name := r.cfg.Name
+	var fb frame.Batch
 	for {
+		in := new(frame.In)
 		t := time.Now()
-		m, err := r.up.Recv()
+		err := r.up.RecvMsg(in)
 		r.upWaitNs += int64(time.Since(t))
 		if err == io.EOF {
 			r.fail(codes.Aborted, "%s: the stream ended before End", name)
@@ -542,43 +559,30 @@ func (r *run) readUp() {
 			r.cancel() // the upstream cancelled or broke
 			return
 		}
+		t0 := time.Now() // reading the message counts as the stage's own work
+		if frame.ParseBatch(in.Data, &fb, r.pass) {
+			if !r.takeRawBatch(in, &fb, t0) {
+				return
+			}
+			continue
+		}
+		m := new(pb.StageRequest)
+		if err := proto.Unmarshal(in.Data, m); err != nil {
+			r.fail(codes.InvalidArgument, "%s: the message after batch %d is malformed: %v", name, r.lastTrace, err)
+			return
+		}
 		switch k := m.GetKind().(type) {
 		case *pb.StageRequest_Batch:
-			t0 := time.Now()
-			b := k.Batch
-			trace := b.GetMeta().GetTraceId()
-			r.lastTrace = trace
-			r.batchesIn++
-			it := item{batch: b}
-			if r.pass {
-				it.events = int(b.GetEvents().GetCount())
-			} else {
-				if b.GetRaw() != nil {
-					r.fail(codes.InvalidArgument, "%s: batch %d: expected events, got raw lines", name, trace)
-					return
-				}
-				cols, err := agg.Check(b.GetEvents())
-				if err != nil {
-					r.fail(codes.InvalidArgument, "%s: batch %d: %v", name, trace, err)
-					return
-				}
-				if it.job, err = r.agg.Submit(cols); err != nil {
-					return // the run ended
-				}
-				it.events = cols.N
-			}
-			r.eventsIn += uint64(it.events)
-			r.dispatchNs += int64(time.Since(t0))
-			select {
-			case r.queue <- it:
-			case <-r.ctx.Done():
+			if !r.takeBatch(in, k.Batch, t0) {
 				return
 			}
 		case *pb.StageRequest_Barrier:
+			in.Free()
 			if !r.takeBarrier(k.Barrier) {
 				return
 			}
 		case *pb.StageRequest_End:
+			in.Free()
 			select {
 			case r.queue <- item{end: k.End}:
 			case <-r.ctx.Done():
@@ -591,6 +595,83 @@ func (r *run) readUp() {
 			r.fail(codes.InvalidArgument, "%s: unexpected %s after batch %d", name, kindName(m), r.lastTrace)
 			return
 		}
+	}
+}
+
+// takeRawBatch checks a batch read from its bytes, hands its events to the partitions (they
+// read them in place) and queues it. It returns false when the run ended.
+func (r *run) takeRawBatch(in *frame.In, fb *frame.Batch, t0 time.Time) bool {
+	trace := fb.Trace
+	r.lastTrace = trace
+	r.batchesIn++
+	it := item{trace: trace}
+	if r.pass {
+		it.events = int(fb.Count)
+		it.out = frame.OutFrame(in) // unchanged
+	} else {
+		if fb.HasRaw {
+			r.fail(codes.InvalidArgument, "%s: batch %d: expected events, got raw lines", r.cfg.Name, trace)
+			return false
+		}
+		if fb.HasEvents {
+			job, err := r.agg.DecodeSubmit(fb.Events)
+			if err != nil {
+				if r.ctx.Err() == nil {
+					r.fail(codes.InvalidArgument, "%s: batch %d: %v", r.cfg.Name, trace, err)
+				}
+				return false
+			}
+			it.job, it.events = job, job.Events()
+		}
+		it.in = in
+		it.out = frame.OutBytes(fb.AppendFolded(make([]byte, 0, fb.FoldedSize())))
+	}
+	return r.queueBatch(it, t0)
+}
+
+// takeBatch is takeRawBatch for a batch protobuf decoded.
+func (r *run) takeBatch(in *frame.In, b *pb.Batch, t0 time.Time) bool {
+	trace := b.GetMeta().GetTraceId()
+	r.lastTrace = trace
+	r.batchesIn++
+	it := item{trace: trace}
+	if r.pass {
+		it.events = int(b.GetEvents().GetCount())
+		it.out = frame.OutFrame(in) // unchanged
+	} else {
+		in.Free()
+		if b.GetRaw() != nil {
+			r.fail(codes.InvalidArgument, "%s: batch %d: expected events, got raw lines", r.cfg.Name, trace)
+			return false
+		}
+		cols, err := agg.Check(b.GetEvents())
+		if err != nil {
+			r.fail(codes.InvalidArgument, "%s: batch %d: %v", r.cfg.Name, trace, err)
+			return false
+		}
+		if it.job, err = r.agg.Submit(cols); err != nil {
+			return false // the run ended
+		}
+		it.events = cols.N
+		// The sink gets the bookkeeping without the payload.
+		out, err := proto.Marshal(&pb.StageRequest{Kind: &pb.StageRequest_Batch{Batch: &pb.Batch{Meta: b.GetMeta(), Counters: b.GetCounters(), DeadLetters: b.GetDeadLetters()}}})
+		if err != nil {
+			r.fail(codes.Internal, "%s: batch %d: %v", r.cfg.Name, trace, err)
+			return false
+		}
+		it.out = frame.OutBytes(out)
+	}
+	return r.queueBatch(it, t0)
+}
+
+func (r *run) queueBatch(it item, t0 time.Time) bool {
+	r.eventsIn += uint64(it.events)
+	r.dispatchNs += int64(time.Since(t0))
+	select {
+	case r.queue <- it:
+		return true
+	case <-r.ctx.Done():
+		return false
 	}
 }
 
@@ -690,9 +771,9 @@ func (r *run) readDown() {
 
 // sendDown sends one message to D; on failure it returns the error to fail the run with,
 // which is D's own status when its stream has ended.
-func (r *run) sendDown(m *pb.StageRequest) error {
+func (r *run) sendDown(m any) error {
 	t := time.Now()
-	err := r.down.Send(m)
+	err := r.down.SendMsg(m)
 	r.sendNs += int64(time.Since(t))
 	if err == nil {
 		return nil
@@ -792,14 +873,11 @@ func (r *run) forwardBatch(it item) error {
 			return r.failure()
 		}
 	}
-	t := time.Now()
-	out := it.batch
-	if !r.pass { // folded: the sink gets the bookkeeping without the payload
-		out = &pb.Batch{Meta: it.batch.GetMeta(), Counters: it.batch.GetCounters(), DeadLetters: it.batch.GetDeadLetters()}
+	if it.in != nil {
+		it.in.Free() // folded: the events are no longer read
 	}
-	trace := it.batch.GetMeta().GetTraceId()
-	r.forwardNs += int64(time.Since(t))
-	t = time.Now()
+	trace := it.trace
+	t := time.Now()
 	select {
 	case r.credits <- struct{}{}:
 	case <-r.ctx.Done():
@@ -809,7 +887,7 @@ func (r *run) forwardBatch(it item) error {
 	r.sentMu.Lock()
 	r.sent[trace] = sentBatch{time.Now(), it.events}
 	r.sentMu.Unlock()
-	if err := r.sendDown(&pb.StageRequest{Kind: &pb.StageRequest_Batch{Batch: out}}); err != nil {
+	if err := r.sendDown(it.out); err != nil {
 		return err
 	}
 	r.batchesOut++
