@@ -30,9 +30,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def keep_freed_memory() -> None:
+    """glibc's malloc hands buffers over 128 KiB to the kernel on free (mmap/munmap, and
+    trimming the heap), so every batch (0.2–4 MiB, several copies in grpcio and here) pays
+    page faults and page zeroing again. Batches stay in the heap, and freed memory stays
+    with the process: a few tens of MiB more resident, measurably less CPU per batch."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 32 << 20)
+        libc.mallopt(m_trim_threshold, 128 << 20)
+    except (OSError, AttributeError):  # not glibc: leave malloc as it is
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     log = Logger(args.name)
+    keep_freed_memory()
     try:
         crash = parse_crash_point(os.environ.get("MR_CRASH_AT"), os.environ.get("MR_CRASH_MARKER"))
     except CrashConfigError as e:

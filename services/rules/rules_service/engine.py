@@ -14,7 +14,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -158,8 +158,37 @@ class _CompiledCondition:
         if self._value_pred is not None:
             return self._value_pred(col.v64())
         if self.field == "type":
-            return self._dict_pred(col.tdict())[col.ti()]
-        return self._dict_pred(col.udict())[col.ui()]
+            return _per_event(self._dict_pred(col.tdict()), col.type_index, col.ti)
+        return _per_event(self._dict_pred(col.udict()), col.user_index, col.ui)
+
+
+# Up to this many dictionary entries on the rarer side of a verdict, the per-event verdict is
+# computed by comparing the index column with each of them (a few cheap passes) rather than by
+# gathering from the per-entry verdicts (an intp copy of the index column and a gather).
+_FEW_ENTRIES = 3
+
+
+def _per_event(verdicts: np.ndarray, index: np.ndarray, intp_index: Callable[[], np.ndarray]) -> np.ndarray:
+    """verdicts[index] (one verdict per dictionary entry → one per event); the indexes are
+    known to be in range (check_columns)."""
+    n = index.shape[0]
+    hits = np.flatnonzero(verdicts).tolist()
+    if not hits:
+        return np.zeros(n, dtype=bool)
+    if len(hits) == len(verdicts):
+        return np.ones(n, dtype=bool)
+    if len(hits) <= _FEW_ENTRIES:
+        m = index == hits[0]  # Python ints: compared as uint32, no conversion of the column
+        for h in hits[1:]:
+            m |= index == h
+        return m
+    if len(verdicts) - len(hits) <= _FEW_ENTRIES:
+        misses = np.flatnonzero(~verdicts).tolist()
+        m = index != misses[0]
+        for h in misses[1:]:
+            m &= index != h
+        return m
+    return verdicts[intp_index()]
 
 
 @dataclass
@@ -168,16 +197,19 @@ class Applied:
 
     count: int
     dropped: int
-    ts_seconds: bytes
-    value: bytes
-    type_index: bytes
-    user_index: bytes
-    tag_set_index: bytes
+    # bytes from apply(); bytes-like (the input buffers, or numpy arrays) from apply_buffers()
+    ts_seconds: Any
+    value: Any
+    type_index: Any
+    user_index: Any
+    tag_set_index: Any
     tag_sets: list[tuple[bytes, ...]]  # each: pairs sorted by bytes
 
 
 # Up to this many tag rules, distinct codes are found with a bincount over 2^R slots.
 _BINCOUNT_MAX_RULES = 12
+# Up to this many, by comparing the codes with each of the 2^R values.
+_SCAN_MAX_RULES = 3
 
 
 class Engine:
@@ -220,24 +252,29 @@ class Engine:
             for r, cond in enumerate(self._tag_when):
                 m = cond.eval(col).view(np.uint8)
                 code |= m.astype(dt, copy=False) << dt(r) if r else m
-            if nrules <= _BINCOUNT_MAX_RULES:
+            ci = None
+            if nrules <= _SCAN_MAX_RULES:  # at most 8 codes: test each one
+                present = [c for c in range(1 << nrules) if (code == c).any()]
+                lut = np.zeros(1 << nrules, dtype=U32)
+            elif nrules <= _BINCOUNT_MAX_RULES:
                 ci = code.astype(np.intp)
-                present = np.flatnonzero(np.bincount(ci, minlength=1 << nrules))
+                present = np.flatnonzero(np.bincount(ci, minlength=1 << nrules)).tolist()
                 lut = np.zeros(1 << nrules, dtype=U32)
             else:
-                present, ci = np.unique(code, return_inverse=True)
+                uniq, ci = np.unique(code, return_inverse=True)
+                present = uniq.tolist()
                 ci = ci.reshape(-1)
                 lut = np.zeros(len(present), dtype=U32)
             sets: list[tuple[bytes, ...]] = []
             where: dict[tuple[bytes, ...], int] = {}
-            for i, c in enumerate(present.tolist()):
+            for i, c in enumerate(present):
                 pairs = self._pairs_for_code(c)
                 j = where.get(pairs)
                 if j is None:
                     j = where[pairs] = len(sets)
                     sets.append(pairs)
                 lut[c if nrules <= _BINCOUNT_MAX_RULES else i] = j
-            return lut[ci], sets
+            return (lut.take(code) if ci is None else lut[ci]), sets
         # Very many tag rules: one bool column per rule, distinct rows via np.unique.
         bits = np.empty((n, nrules), dtype=bool)
         for r, cond in enumerate(self._tag_when):
@@ -267,6 +304,28 @@ class Engine:
         user_index: bytes,
         user_dict: Sequence[bytes],
     ) -> Applied:
+        """Like apply_buffers(), with every column as bytes."""
+        res = self.apply_buffers(count, ts_seconds, value, type_index, type_dict, user_index, user_dict)
+        res.ts_seconds, res.value, res.type_index, res.user_index, res.tag_set_index = (
+            bytes(res.ts_seconds), bytes(res.value), bytes(res.type_index), bytes(res.user_index), bytes(res.tag_set_index)
+        )
+        return res
+
+    def apply_buffers(
+        self,
+        count: int,
+        ts_seconds: Any,
+        value: Any,
+        type_index: Any,
+        type_dict: Sequence[bytes],
+        user_index: Any,
+        user_dict: Sequence[bytes],
+    ) -> Applied:
+        """Applies the rules to one batch's columns (any bytes-like objects, e.g. memoryview
+        slices of the received message). The columns of the result are the given objects when
+        nothing was dropped, else numpy arrays; tag_set_index is a numpy array. Nothing is
+        copied to bytes: they go into the outgoing message through the buffer protocol.
+        `user_dict` is only iterated when a rule tests `user`."""
         check_columns(count, ts_seconds, value, type_index, len(type_dict), user_index, len(user_dict))
         v = np.frombuffer(value, dtype=I32)
         ti = np.frombuffer(type_index, dtype=U32)
@@ -291,7 +350,7 @@ class Engine:
                 _ti=None if col._ti is None else col._ti.take(idx),
                 _ui=None if col._ui is None else col._ui.take(idx),
             )
-            out_ts, out_v, out_ti, out_ui = ts.tobytes(), v.tobytes(), ti.tobytes(), ui.tobytes()
+            out_ts, out_v, out_ti, out_ui = ts, v, ti, ui
         else:
             kept = count
             out_ts, out_v, out_ti, out_ui = ts_seconds, value, type_index, user_index
@@ -303,7 +362,7 @@ class Engine:
             value=out_v,
             type_index=out_ti,
             user_index=out_ui,
-            tag_set_index=index.tobytes(),
+            tag_set_index=index,
             tag_sets=sets,
         )
 

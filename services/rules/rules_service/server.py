@@ -34,9 +34,11 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import grpc
 
+from . import wire
+from .batch import BatchWorker, Malformed
 from .crash import CrashPoint
 from .log import Logger
-from .pb import pb, pb_grpc
+from .pb import pb
 from .topology import Activity, TopologyClient, TopologyError
 
 if TYPE_CHECKING:
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
 STAGE = "rules"
 LANGUAGE = "python"
 METHOD = "pipeline.v1.RulesService/Process"
+SERVICE = "pipeline.v1.RulesService"
+DOWNSTREAM_METHOD = "/pipeline.v1.AggregateService/Process"
 WINDOW = 8
 MAX_MESSAGE = 64 * 1024 * 1024
 LOOKUP_TIMEOUT_S = 30.0
@@ -141,7 +145,7 @@ class Config:
     crash: CrashPoint | None = None  # MR_CRASH_AT / MR_CRASH_MARKER (tests)
 
 
-class RulesServicer(pb_grpc.RulesServiceServicer):
+class RulesServicer:
     def __init__(self, config: Config, log: Logger, activity: Activity | None = None) -> None:
         self.config = config
         self.log = log
@@ -150,6 +154,16 @@ class RulesServicer(pb_grpc.RulesServiceServicer):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._runs: dict[str, _Run] = {}  # run id → the stream of its current attempt
         self._lock = threading.Lock()
+        self._tag_set_wire: dict[tuple[bytes, ...], bytes] = {}  # tag set → its encoded entry
+
+    def tag_set_wire(self, pairs: tuple[bytes, ...]) -> bytes:
+        """The Events.tag_sets entry for a tag set (cached: the engine's sets are few)."""
+        got = self._tag_set_wire.get(pairs)
+        if got is None:
+            got = wire.encode_tag_set(pairs)
+            if len(self._tag_set_wire) < 65536:
+                self._tag_set_wire[pairs] = got
+        return got
 
     # -- shared state -----------------------------------------------------------------------
     def engine_for(self, rules_json: str) -> "Engine":
@@ -193,7 +207,8 @@ class RulesServicer(pb_grpc.RulesServiceServicer):
         pass
 
     # -- the RPC ------------------------------------------------------------------------------
-    def Process(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+    def Process(self, request_iterator: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+        """StageRequest bytes in, StageResponse bytes out (see wire.py)."""
         return _Run(self, request_iterator, context).serve()
 
 
@@ -220,6 +235,7 @@ class _Run:
         self._state_lock = threading.Lock()
         self.run_id = ""
         self.attempt = 0
+        self.worker: BatchWorker | None = None
         self.superseded_by: int | None = None
         # StageMetrics
         self.busy_ns = 0
@@ -322,18 +338,24 @@ class _Run:
     def _read_downstream(self) -> None:
         d = self.cfg.downstream
         try:
-            for res in self.call:
-                kind = res.WhichOneof("kind")
+            for raw in self.call:
+                one = wire.only_varint(raw)  # an ack or a checkpoint_done, without upb
+                if one is not None and one[0] in (1, 3):
+                    kind, n = ("ack" if one[0] == 1 else "checkpoint_done"), one[1]
+                else:
+                    res = pb.StageResponse.FromString(raw)
+                    kind = res.WhichOneof("kind")
+                    n = res.ack
                 if kind == "ack":
-                    sent = self.sent_at.pop(res.ack, None)
+                    sent = self.sent_at.pop(n, None)
                     if sent is not None:
                         self.svc.activity.record(d, METHOD, time.monotonic() - sent[0], sent[1])
                     self.window.release()
                 elif kind == "checkpoint_done":
-                    self.up.put(("forward", res))  # unchanged, at once
+                    self.up.put(("forward", raw))  # unchanged, at once
                 elif kind == "complete":
                     self.completed = True
-                    self.up.put(("complete", res))
+                    self.up.put(("complete", raw))
                     for _ in self.call:  # let the downstream end its stream cleanly
                         pass
                     return
@@ -352,71 +374,51 @@ class _Run:
             self._close_channel()
 
     # -- inbound ------------------------------------------------------------------------------
-    def _work(self, batch: Any) -> tuple[int, int]:
-        """Applies the rules to `batch` in place; returns (events in, events out)."""
-        kind = batch.WhichOneof("payload")
-        if self.passthrough:  # forwarded unchanged, whatever it carries
-            n = batch.events.count if kind == "events" else 0
-            return n, n
-        if kind is None:
-            return 0, 0
-        if kind != "events":
-            from .engine import BatchError
-
-            raise BatchError("expected events, got raw lines")
-        ev = batch.events
-        n = ev.count
-        res = self.engine.apply(n, ev.ts_seconds, ev.value, ev.type_index, ev.type_dict, ev.user_index, ev.user_dict)
-        if res.dropped:
-            ev.count = res.count
-            ev.ts_seconds = res.ts_seconds
-            ev.value = res.value
-            ev.type_index = res.type_index
-            ev.user_index = res.user_index
-            batch.counters.dropped += res.dropped
-        ev.tag_set_index = res.tag_set_index
-        del ev.tag_sets[:]
-        for pairs in res.tag_sets:
-            ev.tag_sets.add().pairs.extend(pairs)
-        return n, res.count
-
     def _read_inbound(self) -> None:
         from .engine import BatchError  # loaded with the run's engine
 
-        trace = 0
         crash = self.cfg.crash
+        parse_request = wire.parse_request
+        worker = self.worker
+        assert worker is not None
         try:
             while True:
                 try:
-                    msg = self._next()
+                    raw = self._next()
                 except StopIteration:
                     self.up.put(("error", grpc.StatusCode.ABORTED, f"{STAGE}: the stream ended before End"))
                     return
-                kind = msg.WhichOneof("kind")
+                try:
+                    kind, msg, s, e = parse_request(raw)
+                except Exception as err:  # noqa: BLE001 - DecodeError
+                    raise Malformed(f"{STAGE}: the message after batch {worker.trace} is not a valid StageRequest: {err}") from None
                 if kind == "batch":
                     t = time.perf_counter_ns()
-                    batch = msg.batch
-                    trace = batch.meta.trace_id
                     self.batches_in += 1
-                    n_in, n_out = self._work(batch)
+                    out, n_in, n_out = worker.work(raw, msg, s, e)
+                    trace = worker.trace
                     self.events_in += n_in
                     self.dropped += n_in - n_out
                     self.busy_ns += time.perf_counter_ns() - t
                     self.wait_ns += self.window.acquire()
                     self.sent_at[trace] = (time.monotonic(), n_out)
-                    self.down.put(msg)
+                    self.down.put(out)
                     self.batches_out += 1
                     self.events_out += n_out
                     self.up.put(("ack", trace))
                 elif kind == "barrier":
                     if crash is not None:  # "barrier": it has arrived, nothing is done with it yet
+                        if msg is None:
+                            msg = worker.decode(raw)
                         why = crash.at_barrier(msg.barrier.checkpoint_id)
                         if why:
                             self.run_log.warn(why)
                     # Behind every batch before it (one queue, in order); no credit, no ack.
-                    self.down.put(msg)
+                    self.down.put(raw)
                     self.barriers += 1
                 elif kind == "end":
+                    if msg is None:
+                        msg = worker.decode(raw)
                     end = msg.end
                     end.stages.add(
                         stage=STAGE,
@@ -431,18 +433,20 @@ class _Run:
                         peak_rss_bytes=peak_rss_bytes(),
                         pid=os.getpid(),
                     )
-                    self.down.put(msg)
+                    self.down.put(msg.SerializeToString())
                     self.down.put(_CLOSE)  # half-close: nothing follows End
                     return
                 elif kind == "header":
-                    self.up.put(("error", grpc.StatusCode.FAILED_PRECONDITION, f"{STAGE}: a second RunHeader arrived after batch {trace}"))
+                    self.up.put(("error", grpc.StatusCode.FAILED_PRECONDITION, f"{STAGE}: a second RunHeader arrived after batch {worker.trace}"))
                     return
                 else:
                     what = "a ResultPart" if kind == "result_part" else "an empty message"
-                    self.up.put(("error", grpc.StatusCode.INVALID_ARGUMENT, f"{STAGE}: unexpected {what} after batch {trace}"))
+                    self.up.put(("error", grpc.StatusCode.INVALID_ARGUMENT, f"{STAGE}: unexpected {what} after batch {worker.trace}"))
                     return
         except BatchError as e:
-            self.up.put(("error", grpc.StatusCode.INVALID_ARGUMENT, f"{STAGE}: batch {trace}: {e}"))
+            self.up.put(("error", grpc.StatusCode.INVALID_ARGUMENT, f"{STAGE}: batch {worker.trace}: {e}"))
+        except Malformed as e:
+            self.up.put(("error", grpc.StatusCode.INVALID_ARGUMENT, str(e)))
         except WindowClosed:
             pass  # the downstream failed or the run ended: already reported
         except grpc.RpcError:
@@ -450,20 +454,24 @@ class _Run:
         except Exception as e:  # noqa: BLE001
             if self.finished.is_set():
                 return
-            self.up.put(("error", grpc.StatusCode.INTERNAL, f"{STAGE}: batch {trace}: internal error: {e!r}"))
+            self.up.put(("error", grpc.StatusCode.INTERNAL, f"{STAGE}: batch {worker.trace}: internal error: {e!r}"))
 
     # -- the handler --------------------------------------------------------------------------
-    def serve(self) -> Iterator[Any]:
+    def serve(self) -> Iterator[bytes]:
         try:
             first = self._next()
         except StopIteration:
             return
         except grpc.RpcError:
             return
-        kind = first.WhichOneof("kind")
+        try:
+            kind, msg, s, e = wire.parse_request(first)
+            if kind == "header":
+                header = msg.header if msg is not None else pb.RunHeader.FromString(memoryview(first)[s:e])
+        except Exception as err:  # noqa: BLE001 - DecodeError
+            self._abort(grpc.StatusCode.INVALID_ARGUMENT, f"{STAGE}: the first message is not a valid StageRequest: {err}")
         if kind != "header":
             self._abort(grpc.StatusCode.FAILED_PRECONDITION, f"{STAGE}: the first message must be a RunHeader, got {kind or 'an empty message'}")
-        header = first.header
         self.run_id, self.attempt = header.run_id, header.attempt
         self.run_log = self.log.child(header.run_id)
         # An earlier attempt of this run still streaming here (its upstream has not broken yet)
@@ -474,18 +482,17 @@ class _Run:
         try:
             if not self.context.add_callback(self._on_rpc_done):
                 self._on_rpc_done()  # already over
-            yield from self._serve(first)
+            yield from self._serve(first, header)
         finally:
             self.svc._release(header.run_id, self)
 
-    def _serve(self, first: Any) -> Iterator[Any]:
+    def _serve(self, first: bytes, header: Any) -> Iterator[bytes]:
         from .rules import RulesError  # loaded by engine_for anyway
 
-        header = first.header
         log = self.run_log
         self.passthrough = header.passthrough
         try:
-            self.engine = self.svc.engine_for(header.rules_json)
+            self.worker = BatchWorker(self.svc.engine_for(header.rules_json), self.passthrough, self.svc.tag_set_wire)
         except RulesError as e:
             log.warn(f"run refused: rules: {e}")
             self._abort(grpc.StatusCode.INVALID_ARGUMENT, f"{STAGE}: {e}")
@@ -506,8 +513,11 @@ class _Run:
             opened = not self.ended
             if opened:
                 self.channel = channel
-                self.down.put(first)  # the header, unchanged
-                self.call = pb_grpc.AggregateServiceStub(channel).Process(self._down_requests())
+                self.down.put(first)  # the header, unchanged (the bytes as received)
+                # Raw bytes both ways: requests are built by BatchWorker, responses read with wire.
+                self.call = channel.stream_stream(DOWNSTREAM_METHOD, request_serializer=None, response_deserializer=None)(
+                    self._down_requests()
+                )
         if not opened:  # cancelled or superseded while we looked the downstream up
             channel.close()
             log.info(self._gone("before the downstream was opened"))
@@ -520,7 +530,7 @@ class _Run:
                 item = self.up.get()
                 tag = item[0]
                 if tag == "ack":
-                    yield pb.StageResponse(ack=item[1])
+                    yield wire.ack(item[1])
                 elif tag == "forward":
                     yield item[1]
                 elif tag == "complete":
@@ -560,7 +570,10 @@ class _Run:
 
 def make_server(servicer: RulesServicer, host: str, port: int, max_workers: int = 32) -> tuple[grpc.Server, int]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rules-rpc"), options=GRPC_OPTIONS)
-    pb_grpc.add_RulesServiceServicer_to_server(servicer, server)
+    # No (de)serializers: Process takes and returns the messages' bytes (wire.py).
+    handlers = {"Process": grpc.stream_stream_rpc_method_handler(servicer.Process)}
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    server.add_registered_method_handlers(SERVICE, handlers)
     bound = server.add_insecure_port(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")

@@ -241,7 +241,7 @@ def random_condition(rnd, strings):
     return {"field": field, "op": op, "value": value}
 
 
-@pytest.mark.parametrize("ntags", [0, 1, 3, 13, 40, 70])
+@pytest.mark.parametrize("ntags", [0, 1, 2, 3, 4, 8, 12, 13, 40, 70])
 def test_matches_a_plain_reference_on_random_rules(ntags):
     import json
 
@@ -263,3 +263,19 @@ def test_matches_a_plain_reference_on_random_rules(ntags):
         engine = Engine(rules)
         assert run(engine, events) == reference(rules, events), (round_, raw)
         assert run(engine, events) == reference(rules, events)  # again, with the tag-set cache warm
+
+
+@pytest.mark.parametrize("entries", [1, 2, 4, 7, 50])
+def test_per_event_verdicts_equal_the_plain_gather(entries):
+    """engine._per_event (comparisons for few hits or few misses, else a gather) against
+    verdicts[index], for every number of hits."""
+    from rules_service.engine import _per_event
+
+    rng = np.random.default_rng(entries)
+    index = rng.integers(0, entries, 1000).astype("<u4")
+    for hits in range(entries + 1):
+        verdicts = np.zeros(entries, dtype=bool)
+        verdicts[rng.permutation(entries)[:hits]] = True
+        got = _per_event(verdicts, index, lambda: index.astype(np.intp))
+        assert got.dtype == bool and got.shape == (1000,)
+        assert np.array_equal(got, verdicts[index]), (entries, hits)
