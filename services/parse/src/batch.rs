@@ -3,8 +3,10 @@
 
 use bytes::Bytes;
 
-use crate::pb::{DeadLetter, DeadLetterReason, Events, RawLines};
-use crate::validate::{Invalid, Reason, Validator};
+use prost::encoding::{encode_varint, encoded_len_varint, message};
+
+use crate::pb::{BatchCounters, BatchMeta, DeadLetter, DeadLetterReason, Events, RawLines};
+use crate::validate::{Invalid, Loc, Reason, Validator};
 
 /// Why a `RawLines` payload cannot be parsed (the stream fails with INVALID_ARGUMENT).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,12 +23,21 @@ pub struct Parsed {
 
 /// A small open-addressing hash table from byte strings to dictionary indexes. Keys of up to
 /// 16 bytes are held in the slots themselves (a lookup touches one slot, not the input), longer
-/// ones are compared through their entry. Entries that lie inside the batch's input are
-/// zero-copy slices of it.
+/// ones are compared through their entry. An entry is a range of the batch's input (no copy,
+/// no reference count) or, for a decoded escaped string, of the dictionary's own arena.
 struct Dict {
     slots: Vec<Slot>,
     mask: usize,
-    entries: Vec<Bytes>,
+    entries: Vec<Entry>,
+    arena: Vec<u8>,
+}
+
+/// A dictionary entry: `len` bytes at `start` of the input, or of the arena when `arena`.
+#[derive(Clone, Copy)]
+struct Entry {
+    start: u32,
+    len: u32,
+    arena: bool,
 }
 
 /// A table slot: `idx` is the entry index + 1 (0: empty); `k0`/`k1` the packed key (keys up
@@ -81,11 +92,19 @@ fn slot_hash(k0: u64, k1: u64, len: usize) -> u64 {
 
 impl Dict {
     fn new() -> Self {
-        Dict { slots: vec![Slot::default(); 64], mask: 63, entries: Vec::new() }
+        Dict { slots: vec![Slot::default(); 64], mask: 63, entries: Vec::new(), arena: Vec::new() }
     }
 
     #[inline(always)]
-    fn intern(&mut self, key: &[u8], input: &Bytes) -> u32 {
+    fn bytes<'a>(&'a self, input: &'a [u8], e: Entry) -> &'a [u8] {
+        let (s, n) = (e.start as usize, e.len as usize);
+        if e.arena { &self.arena[s..s + n] } else { &input[s..s + n] }
+    }
+
+    /// The index of `key`, added when new. `at`: where `key` starts in `input` (None: it is
+    /// not in the input, e.g. a decoded escaped string; it is copied to the arena).
+    #[inline(always)]
+    fn intern(&mut self, key: &[u8], at: Option<usize>, input: &[u8]) -> u32 {
         let n = key.len();
         let (k0, k1) = pack(key);
         let mut i = slot_hash(k0, k1, n) as usize & self.mask;
@@ -94,18 +113,23 @@ impl Dict {
             if s.idx == 0 {
                 break;
             }
-            if s.k0 == k0 && s.k1 == k1 && s.len as usize == n && (n <= 16 || self.entries[s.idx as usize - 1] == key) {
+            if s.k0 == k0
+                && s.k1 == k1
+                && s.len as usize == n
+                && (n <= 16 || self.bytes(input, self.entries[s.idx as usize - 1]) == key)
+            {
                 return s.idx - 1;
             }
             i = (i + 1) & self.mask;
         }
         let idx = self.entries.len() as u32;
-        let range = input.as_ptr_range();
-        let inside = key.as_ptr_range();
-        let entry = if n > 0 && inside.start >= range.start && inside.end <= range.end {
-            input.slice_ref(key)
-        } else {
-            Bytes::copy_from_slice(key)
+        let entry = match at {
+            Some(start) => Entry { start: start as u32, len: n as u32, arena: false },
+            None => {
+                let start = self.arena.len();
+                self.arena.extend_from_slice(key);
+                Entry { start: start as u32, len: n as u32, arena: true }
+            }
         };
         self.entries.push(entry);
         self.slots[i] = Slot { k0, k1, len: n as u32, idx: idx + 1 };
@@ -128,25 +152,54 @@ impl Dict {
         }
     }
 
-    /// The entries, in index order; the table is emptied for the next batch (keeping its size
-    /// unless it grew very large).
-    fn take(&mut self) -> Vec<Bytes> {
+    /// Empties the table for the next batch (keeping its size unless it grew very large).
+    fn reset(&mut self) {
         if self.slots.len() > 1 << 18 {
             self.slots = vec![Slot::default(); 64];
             self.mask = 63;
         } else {
             self.slots.fill(Slot::default());
         }
-        let cap = self.entries.len();
-        std::mem::replace(&mut self.entries, Vec::with_capacity(cap))
+        self.entries.clear();
+        self.arena.clear();
+    }
+
+    /// The entries as `Bytes`: zero-copy slices of `input` where they lie in it.
+    fn to_bytes(&self, input: &Bytes) -> Vec<Bytes> {
+        self.entries
+            .iter()
+            .map(|&e| match e.arena {
+                false => input.slice(e.start as usize..(e.start + e.len) as usize),
+                true => Bytes::copy_from_slice(self.bytes(input, e)),
+            })
+            .collect()
+    }
+
+    /// Encoded length of the entries as repeated `bytes` field (one-byte key).
+    fn field_len(&self) -> usize {
+        self.entries.iter().map(|e| 1 + encoded_len_varint(e.len as u64) + e.len as usize).sum()
+    }
+
+    fn encode_field(&self, key: u8, input: &[u8], out: &mut Vec<u8>) {
+        for &e in &self.entries {
+            out.push(key);
+            encode_varint(e.len as u64, out);
+            out.extend_from_slice(self.bytes(input, e));
+        }
     }
 }
 
-/// Per-thread parser state, reused across batches.
+/// Per-thread parser state, reused across batches: the validator, the dictionaries and the
+/// event columns of the batch last parsed.
 pub struct BatchParser {
     validator: Validator,
     types: Dict,
     users: Dict,
+    ts: Vec<u8>,
+    value: Vec<u8>,
+    type_index: Vec<u8>,
+    user_index: Vec<u8>,
+    count: u32,
 }
 
 impl Default for BatchParser {
@@ -166,14 +219,54 @@ fn dead_letter(line: u64, inv: &Invalid) -> DeadLetter {
     DeadLetter { line, reason: dead_letter_reason(inv.reason) as i32, detail: inv.detail() }
 }
 
+/// One-byte protobuf keys (field number << 3 | wire type) of the fields written by hand.
+const KEY_LEN: u8 = 2; // wire type LEN
+const fn key(field: u8, wire: u8) -> u8 {
+    field << 3 | wire
+}
+
+/// Encoded length of a `bytes` field holding `n` bytes (omitted when empty, as prost does).
+fn bytes_field_len(n: usize) -> usize {
+    if n == 0 { 0 } else { 1 + encoded_len_varint(n as u64) + n }
+}
+
+fn encode_bytes_field(key: u8, b: &[u8], out: &mut Vec<u8>) {
+    if !b.is_empty() {
+        out.push(key);
+        encode_varint(b.len() as u64, out);
+        out.extend_from_slice(b);
+    }
+}
+
 impl BatchParser {
     pub fn new() -> Self {
-        BatchParser { validator: Validator::new(), types: Dict::new(), users: Dict::new() }
+        BatchParser {
+            validator: Validator::new(),
+            types: Dict::new(),
+            users: Dict::new(),
+            ts: Vec::new(),
+            value: Vec::new(),
+            type_index: Vec::new(),
+            user_index: Vec::new(),
+            count: 0,
+        }
     }
 
     /// Checks the framing of `raw`: `line_numbers` holds one LE u64 per line, and `data` is
     /// lines each followed by one `\n`.
     pub fn check(raw: &RawLines) -> Result<usize, Malformed> {
+        let count = Self::check_shape(raw)?;
+        let lines = memchr::memchr_iter(b'\n', &raw.data).count();
+        if lines != count {
+            return Err(Self::miscounted(raw));
+        }
+        Ok(count)
+    }
+
+    /// The part of [`BatchParser::check`] that costs no pass over the data: `line_numbers` is
+    /// whole u64s and `data` ends with a newline. The number of lines is checked by
+    /// [`BatchParser::parse_encoded`] as it goes.
+    pub fn check_shape(raw: &RawLines) -> Result<usize, Malformed> {
         let nl = raw.line_numbers.len();
         if !nl.is_multiple_of(8) {
             return Err(Malformed(format!("line_numbers has {nl} bytes, not a multiple of 8")));
@@ -183,56 +276,158 @@ impl BatchParser {
         if !data.is_empty() && data[data.len() - 1] != b'\n' {
             return Err(Malformed("data does not end with a newline".to_string()));
         }
-        let lines = memchr::memchr_iter(b'\n', data).count();
-        if lines != count {
-            return Err(Malformed(format!("data holds {lines} lines but line_numbers has {count} entries")));
-        }
         Ok(count)
+    }
+
+    #[cold]
+    fn miscounted(raw: &RawLines) -> Malformed {
+        let lines = memchr::memchr_iter(b'\n', &raw.data).count();
+        let count = raw.line_numbers.len() / 8;
+        Malformed(format!("data holds {lines} lines but line_numbers has {count} entries"))
+    }
+
+    /// Validates every line of `raw` (checked with [`BatchParser::check_shape`] at least) into
+    /// the parser's columns and dictionaries; returns this batch's own dead letters, in input
+    /// order, or the error of [`BatchParser::check`] when `data` holds another number of lines
+    /// than `line_numbers`.
+    fn parse_columns(&mut self, raw: &RawLines) -> Result<Vec<DeadLetter>, Malformed> {
+        let buf: &[u8] = &raw.data;
+        let count = raw.line_numbers.len() / 8;
+        self.types.reset();
+        self.users.reset();
+        for col in [&mut self.ts, &mut self.value, &mut self.type_index, &mut self.user_index] {
+            col.clear();
+        }
+        self.ts.reserve(count * 8);
+        self.value.reserve(count * 4);
+        self.type_index.reserve(count * 4);
+        self.user_index.reserve(count * 4);
+        let mut dead = Vec::new();
+        let mut n_valid: u32 = 0;
+        let mut pos = 0usize;
+        let mut i = 0usize;
+        while pos < buf.len() {
+            if i == count {
+                return Err(Self::miscounted(raw));
+            }
+            let (nl, verdict) = self.validator.validate_line(buf, pos);
+            match verdict {
+                Ok(ev) => {
+                    self.ts.extend_from_slice(&ev.epoch.to_le_bytes());
+                    self.value.extend_from_slice(&ev.value.to_le_bytes());
+                    let at = |l: Loc| match l {
+                        Loc::Input(s, _) => Some(s),
+                        Loc::Scratch => None,
+                    };
+                    let t = self.types.intern(self.validator.type_bytes(buf, &ev), at(ev.type_loc), buf);
+                    let u = self.users.intern(self.validator.user_bytes(buf, &ev), at(ev.user_loc), buf);
+                    self.type_index.extend_from_slice(&t.to_le_bytes());
+                    self.user_index.extend_from_slice(&u.to_le_bytes());
+                    n_valid += 1;
+                }
+                Err(inv) => {
+                    let line_no = u64::from_le_bytes(raw.line_numbers[i * 8..i * 8 + 8].try_into().unwrap());
+                    dead.push(dead_letter(line_no, &inv))
+                }
+            }
+            pos = nl + 1;
+            i += 1;
+        }
+        if i != count {
+            return Err(Self::miscounted(raw));
+        }
+        self.count = n_valid;
+        Ok(dead)
     }
 
     /// Validates every line of `raw` (already checked with [`BatchParser::check`]).
     pub fn parse(&mut self, raw: &RawLines) -> Parsed {
-        let data: &Bytes = &raw.data;
-        let buf: &[u8] = data;
-        let count = raw.line_numbers.len() / 8;
-        let mut ts = Vec::with_capacity(count * 8);
-        let mut value = Vec::with_capacity(count * 4);
-        let mut type_index = Vec::with_capacity(count * 4);
-        let mut user_index = Vec::with_capacity(count * 4);
-        let mut dead = Vec::new();
-        let mut n_valid: u32 = 0;
-        let mut pos = 0usize;
-        for (i, nl) in memchr::memchr_iter(b'\n', buf).enumerate() {
-            let line_no = u64::from_le_bytes(raw.line_numbers[i * 8..i * 8 + 8].try_into().unwrap());
-            match self.validator.validate(buf, pos, nl) {
-                Ok(ev) => {
-                    ts.extend_from_slice(&ev.epoch.to_le_bytes());
-                    value.extend_from_slice(&ev.value.to_le_bytes());
-                    let t = self.types.intern(self.validator.type_bytes(buf, &ev), data);
-                    let u = self.users.intern(self.validator.user_bytes(buf, &ev), data);
-                    type_index.extend_from_slice(&t.to_le_bytes());
-                    user_index.extend_from_slice(&u.to_le_bytes());
-                    n_valid += 1;
-                }
-                Err(inv) => dead.push(dead_letter(line_no, &inv)),
-            }
-            pos = nl + 1;
-        }
+        let dead = self.parse_columns(raw).expect("the batch was checked");
         Parsed {
             events: Events {
-                count: n_valid,
-                ts_seconds: Bytes::from(ts),
-                value: Bytes::from(value),
-                type_index: Bytes::from(type_index),
-                type_dict: self.types.take(),
-                user_index: Bytes::from(user_index),
-                user_dict: self.users.take(),
+                count: self.count,
+                ts_seconds: Bytes::copy_from_slice(&self.ts),
+                value: Bytes::copy_from_slice(&self.value),
+                type_index: Bytes::copy_from_slice(&self.type_index),
+                type_dict: self.types.to_bytes(&raw.data),
+                user_index: Bytes::copy_from_slice(&self.user_index),
+                user_dict: self.users.to_bytes(&raw.data),
                 tag_set_index: Bytes::new(),
                 tag_sets: Vec::new(),
             },
             dead_letters: dead,
-            lines: count as u64,
+            lines: (raw.line_numbers.len() / 8) as u64,
         }
+    }
+
+    /// Encoded length of the `Events` of the batch last parsed.
+    fn events_len(&self) -> usize {
+        let count = if self.count == 0 { 0 } else { 1 + encoded_len_varint(self.count as u64) };
+        count
+            + bytes_field_len(self.ts.len())
+            + bytes_field_len(self.value.len())
+            + bytes_field_len(self.type_index.len())
+            + self.types.field_len()
+            + bytes_field_len(self.user_index.len())
+            + self.users.field_len()
+    }
+
+    /// Validates every line of `raw` (checked with [`BatchParser::check_shape`] at least; a
+    /// wrong number of lines is the error of [`BatchParser::check`]) and writes
+    /// the protobuf encoding of `StageRequest { batch: Batch { meta, counters, dead_letters,
+    /// events } }` — the bytes prost would write for that message with the `Events` that
+    /// [`BatchParser::parse`] returns — without building the message: the columns and the
+    /// dictionary entries go straight from the input into the encoding. `dead_letters` are
+    /// the batch's dead letters so far; this batch's own are merged in (by line) and their
+    /// number added to `counters.invalid`. Returns (encoding, events, own dead letters).
+    pub fn parse_encoded(
+        &mut self,
+        raw: &RawLines,
+        meta: Option<&BatchMeta>,
+        counters: Option<BatchCounters>,
+        dead_letters: Vec<DeadLetter>,
+    ) -> Result<(Vec<u8>, u64, u64), Malformed> {
+        let own = self.parse_columns(raw)?;
+        let own_invalid = own.len() as u64;
+        let mut counters = counters.unwrap_or_default();
+        counters.invalid += own_invalid;
+        let dead = merge_dead_letters(dead_letters, own);
+        let input: &[u8] = &raw.data;
+
+        let events_len = self.events_len();
+        let batch_len = meta.map_or(0, |m| message::encoded_len(1, m))
+            + message::encoded_len(2, &counters)
+            + message::encoded_len_repeated(3, &dead)
+            + 1
+            + encoded_len_varint(events_len as u64)
+            + events_len;
+        let total = 1 + encoded_len_varint(batch_len as u64) + batch_len;
+        let mut out = Vec::with_capacity(total);
+        // StageRequest.batch (2)
+        out.push(key(2, KEY_LEN));
+        encode_varint(batch_len as u64, &mut out);
+        if let Some(m) = meta {
+            message::encode(1, m, &mut out);
+        }
+        message::encode(2, &counters, &mut out);
+        for d in &dead {
+            message::encode(3, d, &mut out);
+        }
+        // Batch.events (5)
+        out.push(key(5, KEY_LEN));
+        encode_varint(events_len as u64, &mut out);
+        if self.count != 0 {
+            out.push(key(1, 0));
+            encode_varint(self.count as u64, &mut out);
+        }
+        encode_bytes_field(key(2, KEY_LEN), &self.ts, &mut out);
+        encode_bytes_field(key(3, KEY_LEN), &self.value, &mut out);
+        encode_bytes_field(key(4, KEY_LEN), &self.type_index, &mut out);
+        self.types.encode_field(key(5, KEY_LEN), input, &mut out);
+        encode_bytes_field(key(6, KEY_LEN), &self.user_index, &mut out);
+        self.users.encode_field(key(7, KEY_LEN), input, &mut out);
+        debug_assert_eq!(out.len(), total);
+        Ok((out, self.count as u64, own_invalid))
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod checkfile;
+pub mod codec;
 pub mod control;
 pub mod crash;
 pub mod log;

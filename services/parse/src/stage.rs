@@ -20,16 +20,16 @@ use tonic::transport::{Endpoint, Server};
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::batch::BatchParser;
+use crate::codec::{Outbound, open_rules_process};
 use crate::control::{Control, Reporter};
 use crate::crash::CrashPoint;
 use crate::log;
 use crate::metrics;
 use crate::pb::batch::Payload;
 use crate::pb::parse_service_server::{ParseService, ParseServiceServer};
-use crate::pb::rules_service_client::RulesServiceClient;
 use crate::pb::stage_request::Kind;
 use crate::pb::stage_response;
-use crate::pb::{Batch, BatchCounters, RunComplete, RunHeader, StageMetrics, StageRequest, StageResponse};
+use crate::pb::{Batch, BatchCounters, RawLines, RunComplete, RunHeader, StageMetrics, StageRequest, StageResponse};
 
 /// Batches sent downstream and not yet acknowledged, at most.
 pub const WINDOW: usize = 8;
@@ -358,11 +358,12 @@ fn down_failure(cfg: &Config, ev: Option<DownEvent>) -> Stop {
 /// as the downstream fails or the upstream goes away.
 async fn send_down(
     cfg: &Config,
-    dtx: &mpsc::Sender<StageRequest>,
+    dtx: &mpsc::Sender<Outbound>,
     ev_rx: &mut mpsc::UnboundedReceiver<DownEvent>,
     tx: &Upstream,
-    msg: StageRequest,
+    msg: impl Into<Outbound>,
 ) -> Result<(), Stop> {
+    let msg = msg.into();
     tokio::select! {
         biased;
         ev = ev_rx.recv() => Err(down_failure(cfg, ev)),
@@ -401,8 +402,10 @@ fn payload_items(b: &Batch) -> u64 {
     }
 }
 
-/// The stage's work on one batch: returns (batch to forward, lines in, events out, invalid).
-pub fn process_batch(name: &str, parser: &mut BatchParser, mut b: Batch) -> Result<(Batch, u64, u64, u64), Status> {
+/// Takes the raw lines off a batch and checks them (a malformed batch fails the stream); with
+/// `count_lines` false only [`BatchParser::check_shape`] (the caller parses with a line count
+/// check). Returns the lines and the batch's trace id.
+fn take_raw(name: &str, b: &mut Batch, count_lines: bool) -> Result<(RawLines, u64), Status> {
     let Some(meta) = b.meta.as_ref() else {
         return Err(Status::invalid_argument(format!("{name}: batch without meta")));
     };
@@ -418,7 +421,34 @@ pub fn process_batch(name: &str, parser: &mut BatchParser, mut b: Batch) -> Resu
             return Err(Status::invalid_argument(format!("{name}: batch {trace}: has no payload, expected raw lines")));
         }
     };
-    BatchParser::check(&raw).map_err(|m| Status::invalid_argument(format!("{name}: batch {trace}: {}", m.0)))?;
+    let checked = if count_lines { BatchParser::check(&raw) } else { BatchParser::check_shape(&raw) };
+    checked.map_err(|m| malformed(name, trace, m))?;
+    Ok((raw, trace))
+}
+
+fn malformed(name: &str, trace: u64, m: crate::batch::Malformed) -> Status {
+    Status::invalid_argument(format!("{name}: batch {trace}: {}", m.0))
+}
+
+/// The stage's work on one batch, as [`process_batch`] does it, but returning the protobuf
+/// encoding of the `StageRequest` carrying the resulting batch (the same bytes prost would
+/// write for it): (encoding, lines in, events out, invalid).
+pub fn process_batch_encoded(
+    name: &str,
+    parser: &mut BatchParser,
+    mut b: Batch,
+) -> Result<(Vec<u8>, u64, u64, u64), Status> {
+    let (raw, trace) = take_raw(name, &mut b, false)?;
+    let lines = (raw.line_numbers.len() / 8) as u64;
+    let (out, events, own_invalid) = parser
+        .parse_encoded(&raw, b.meta.as_ref(), b.counters.take(), std::mem::take(&mut b.dead_letters))
+        .map_err(|m| malformed(name, trace, m))?;
+    Ok((out, lines, events, own_invalid))
+}
+
+/// The stage's work on one batch: returns (batch to forward, lines in, events out, invalid).
+pub fn process_batch(name: &str, parser: &mut BatchParser, mut b: Batch) -> Result<(Batch, u64, u64, u64), Status> {
+    let (raw, _) = take_raw(name, &mut b, true)?;
     let parsed = parser.parse(&raw);
     let own_invalid = parsed.dead_letters.len() as u64;
     let mut counters: BatchCounters = b.counters.take().unwrap_or_default();
@@ -490,10 +520,7 @@ async fn run(
             "{name}: {} failed: cannot connect to {address}: {e}", cfg.downstream))))?,
         _ = tx.closed() => return Err(Stop::Cancelled),
     };
-    let mut client = RulesServiceClient::new(channel)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let (dtx, drx) = mpsc::channel::<StageRequest>(WINDOW + 4);
+    let (dtx, drx) = mpsc::channel::<Outbound>(WINDOW + 4);
     let credits = Arc::new(Semaphore::new(WINDOW));
     let inflight: Arc<Mutex<VecDeque<(u64, Instant, u64)>>> = Arc::new(Mutex::new(VecDeque::new()));
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<DownEvent>();
@@ -506,8 +533,8 @@ async fn run(
             let _alive = alive;
             // Opened in its own task: a downstream may send its response headers only with its
             // first reply, which needs our batches.
-            let mut stream = match client.process(ReceiverStream::new(drx)).await {
-                Ok(r) => r.into_inner(),
+            let mut stream = match open_rules_process(channel, MAX_MESSAGE_BYTES, ReceiverStream::new(drx)).await {
+                Ok(s) => s,
                 Err(s) => {
                     let _ = ev_tx.send(DownEvent::Failed(s));
                     return;
@@ -577,11 +604,12 @@ async fn run(
                 let trace = b.meta.as_ref().map(|m| m.trace_id).unwrap_or(0);
                 let (out, lines, events) = if passthrough {
                     let n = payload_items(&b);
-                    (b, n, n)
+                    (Outbound::Msg(StageRequest { kind: Some(Kind::Batch(b)) }), n, n)
                 } else {
-                    let (out, lines, events, own_invalid) = process_batch(name, &mut parser, b).map_err(Stop::Fail)?;
+                    let (out, lines, events, own_invalid) =
+                        process_batch_encoded(name, &mut parser, b).map_err(Stop::Fail)?;
                     f.invalid += own_invalid;
-                    (out, lines, events)
+                    (Outbound::Encoded(out), lines, events)
                 };
                 f.busy += t0.elapsed();
                 f.events_in += lines;
@@ -595,7 +623,7 @@ async fn run(
                 }
                 f.wait += t1.elapsed();
                 inflight.lock().unwrap().push_back((trace, Instant::now(), events));
-                send_down(cfg, &dtx, &mut ev_rx, tx, StageRequest { kind: Some(Kind::Batch(out)) }).await?;
+                send_down(cfg, &dtx, &mut ev_rx, tx, out).await?;
                 f.batches_out += 1;
                 f.events_out += events;
                 let ack = StageResponse { kind: Some(stage_response::Kind::Ack(trace)) };

@@ -515,7 +515,21 @@ impl Validator {
     /// Validates the line `buf[start..end]` (without `\n`, trailing `\r` removed). Bytes of
     /// `buf` after `end` are never interpreted (they may be read by vector loads). The 1 MiB
     /// limit is the caller's job (it sees the raw line).
+    ///
+    /// Tries [`Validator::validate_fast`] first (the common line shape) and falls back to the
+    /// full scanner, [`Validator::validate_full`], on any deviation; the fast path only ever
+    /// answers "valid, with these fields", never "invalid", so every invalid verdict and reason
+    /// comes from the full scanner.
+    #[inline]
     pub fn validate(&mut self, buf: &[u8], start: usize, end: usize) -> Result<Event, Invalid> {
+        if let Some(ev) = self.validate_fast(buf, start, end) {
+            return Ok(ev);
+        }
+        self.validate_full(buf, start, end)
+    }
+
+    /// The reference: the full single-pass scanner, for any line.
+    pub fn validate_full(&mut self, buf: &[u8], start: usize, end: usize) -> Result<Event, Invalid> {
         let f = match self.scan(buf, start, end) {
             Ok(Some(f)) => f,
             Ok(None) => return Err(event_invalid("not a JSON object")),
@@ -810,4 +824,406 @@ fn parse_ts_cached(s: &[u8], cache: &mut DateCache) -> Option<i64> {
         _ => return None,
     };
     Some(days * 86400 + hh as i64 * 3600 + mi as i64 * 60 + ss as i64 - offset)
+}
+
+// ------------------------------------------------------------------------------------------
+// The fast path: the common line shape
+//
+//   {"ts":"…","type":"…","user":"…","value":<int>[,<other members>]}
+//
+// exactly so up to "value"'s number (no whitespace there), and no byte below 0x20, no byte
+// >= 0x80 and no backslash anywhere in the line (one vector pass checks that and maps the
+// quotes, and in `validate_line` also finds the line's end). Without escapes a string is exactly
+// the bytes between a quote and the next quote, so the four fields are found by comparing the
+// fixed pieces between them, and the rest of the line is checked by a scanner that only needs
+// the JSON grammar (strings jump to the next quote; spaces are the only whitespace left). Anything
+// else — another key order, whitespace among the four fields, tabs or other controls, escapes,
+// non-ASCII, a repeated event key, a number that is not a plain int32 literal, a bad ts, an empty
+// type/user, any JSON error, a line over FAST_MAX bytes — answers None and the full scanner
+// decides. So `Some(ev)` is only ever returned for a line the full scanner accepts with the same
+// fields (tests/validator.rs compares both on tricky and mutated lines).
+
+/// Longest line (bytes) the fast path takes: its quote map covers this many bytes.
+pub const FAST_MAX: usize = 256;
+
+/// Quote positions of a line: bit `i % 64` of word `i / 64` is set when byte `start + i` is `"`.
+struct Quotes([u64; FAST_MAX / 64]);
+
+impl Quotes {
+    /// The first quote at or after line offset `from`.
+    #[inline(always)]
+    fn next(&self, from: usize) -> Option<usize> {
+        let mut w = from >> 6;
+        if w >= self.0.len() {
+            return None;
+        }
+        let mut m = self.0[w] & (!0u64 << (from & 63));
+        loop {
+            if m != 0 {
+                return Some((w << 6) + m.trailing_zeros() as usize);
+            }
+            w += 1;
+            if w == self.0.len() {
+                return None;
+            }
+            m = self.0[w];
+        }
+    }
+}
+
+/// The quote map of `buf[start..end]` (at most FAST_MAX bytes) and whether the line holds a
+/// space, or None when it holds a byte below 0x20, a byte >= 0x80 or a backslash. Bytes after
+/// `end` are read but masked off.
+#[inline(always)]
+fn plain_quotes(buf: &[u8], start: usize, end: usize) -> Option<(Quotes, bool)> {
+    let len = end - start;
+    debug_assert!(len <= FAST_MAX && end <= buf.len());
+    let mut q = [0u64; FAST_MAX / 64];
+    let mut spaces = 0u64;
+    let mut k = 0;
+    while k < len {
+        let [bad, quotes, _, sp] = classify_at(buf, start + k);
+        let keep = if len - k >= 64 { !0u64 } else { (1u64 << (len - k)) - 1 };
+        if bad & keep != 0 {
+            return None;
+        }
+        q[k >> 6] = quotes & keep;
+        spaces |= sp & keep;
+        k += 64;
+    }
+    Some((Quotes(q), spaces != 0))
+}
+
+/// Bit masks of 64 bytes: bytes below 0x20, >= 0x80 or `\`; quotes; newlines; spaces.
+#[inline(always)]
+fn classify64(b: &[u8; 64]) -> [u64; 4] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline; the four loads read the 64 bytes of `b`.
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let slash = _mm_set1_epi8(b'\\' as i8);
+            let space = _mm_set1_epi8(0x20);
+            let newline = _mm_set1_epi8(b'\n' as i8);
+            let mut m = [0u64; 4];
+            for i in 0..4 {
+                let v = _mm_loadu_si128(b.as_ptr().add(16 * i) as *const __m128i);
+                // Signed compare: bytes >= 0x80 are negative, so this flags controls and non-ASCII.
+                let bad = _mm_or_si128(_mm_cmpeq_epi8(v, slash), _mm_cmplt_epi8(v, space));
+                m[0] |= (_mm_movemask_epi8(bad) as u32 as u64) << (16 * i);
+                m[1] |= (_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)) as u32 as u64) << (16 * i);
+                m[2] |= (_mm_movemask_epi8(_mm_cmpeq_epi8(v, newline)) as u32 as u64) << (16 * i);
+                m[3] |= (_mm_movemask_epi8(_mm_cmpeq_epi8(v, space)) as u32 as u64) << (16 * i);
+            }
+            m
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut m = [0u64; 4];
+        for (i, &c) in b.iter().enumerate() {
+            let bit = 1u64 << i;
+            if c < 0x20 || c >= 0x80 || c == b'\\' {
+                m[0] |= bit;
+            }
+            if c == b'"' {
+                m[1] |= bit;
+            }
+            if c == b'\n' {
+                m[2] |= bit;
+            }
+            if c == b' ' {
+                m[3] |= bit;
+            }
+        }
+        m
+    }
+}
+
+/// [`classify64`] of the 64 bytes of `buf` at `p` (those left before its end padded with spaces).
+#[inline(always)]
+fn classify_at(buf: &[u8], p: usize) -> [u64; 4] {
+    if p + 64 <= buf.len() { classify64(buf[p..p + 64].try_into().unwrap()) } else { classify_tail(buf, p) }
+}
+
+#[cold]
+#[inline(never)]
+fn classify_tail(buf: &[u8], p: usize) -> [u64; 4] {
+    let mut tail = [b' '; 64];
+    tail[..buf.len() - p].copy_from_slice(&buf[p..]);
+    classify64(&tail)
+}
+
+/// Whether `l[at..]` starts with `lit`.
+#[inline(always)]
+fn piece_at(l: &[u8], at: usize, lit: &[u8]) -> bool {
+    l.get(at..at + lit.len()) == Some(lit)
+}
+
+/// The number of ASCII digits at `buf[p..end]` (SWAR over 8 bytes at a time; bytes at or
+/// after `end` never count).
+#[inline(always)]
+fn digit_run(buf: &[u8], p: usize, end: usize) -> usize {
+    let mut q = p;
+    while q + 8 <= buf.len() {
+        let x = u64::from_le_bytes(buf[q..q + 8].try_into().unwrap()) ^ 0x3030_3030_3030_3030;
+        // Per byte: high bit set unless the byte was '0'..='9' (no carries cross bytes).
+        let t = (((x & 0x7f7f_7f7f_7f7f_7f7f) + 0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080;
+        if t != 0 {
+            return (q + (t.trailing_zeros() / 8) as usize).min(end) - p;
+        }
+        q += 8;
+        if q >= end {
+            return end - p;
+        }
+    }
+    while q < end && buf[q].is_ascii_digit() {
+        q += 1;
+    }
+    q.min(end) - p
+}
+
+/// The fast path's scanner for a JSON number at `buf[p]` (`-` or a digit; the line ends at
+/// `end`): where it ends, or None when not sure (a leading zero followed by digits, a
+/// malformed number), which leaves the line to the full scanner.
+#[inline(always)]
+fn plain_number(buf: &[u8], p: usize, end: usize) -> Option<usize> {
+    let mut q = p + (buf[p] == b'-') as usize;
+    let n = digit_run(buf, q, end);
+    if n == 0 || (n > 1 && buf[q] == b'0') {
+        return None;
+    }
+    q += n;
+    if q < end && matches!(buf[q], b'.' | b'e' | b'E') {
+        // A fraction or an exponent: the full grammar.
+        let mut s = Scanner { b: &buf[..end], full: buf, p, e: end };
+        s.scan_number().ok()?;
+        return Some(s.p);
+    }
+    Some(q)
+}
+
+/// The fast path's scanner for the rest of the top-level object, from `p` just after the
+/// `value` number up to `end` (the line `buf[start..end]` has no escapes, controls or
+/// non-ASCII; `q` maps its quotes): `(,"key":value)*}` and spaces up to the end, with no
+/// top-level key among the four event keys. true: all of it is valid JSON; false: not sure,
+/// the full scanner decides. Iterative, with the container kinds on a bit stack. Without
+/// SPACES the line holds no space (nothing to skip between tokens).
+fn plain_tail<const SPACES: bool>(buf: &[u8], start: usize, end: usize, q: &Quotes, mut p: usize) -> bool {
+    let b = &buf[..end];
+    let sp = |mut p: usize| {
+        if SPACES {
+            while p < end && b[p] == b' ' {
+                p += 1;
+            }
+        }
+        p
+    };
+    // Nesting: the container at level d (the top-level object is level 1) is an array when
+    // bit d - 1 of `arrays` is set.
+    let mut depth: u32 = 1;
+    let mut arrays: u64 = 0;
+    loop {
+        // After a value: ',' or the end of the container.
+        p = sp(p);
+        if p >= end {
+            return false;
+        }
+        let in_array = arrays >> (depth - 1) & 1 != 0;
+        match (b[p], in_array) {
+            (b',', false) => {
+                // A member: "key": (the four event keys only matter at the top level).
+                p = sp(p + 1);
+                if p >= end || b[p] != b'"' {
+                    return false;
+                }
+                let Some(ke) = q.next(p + 1 - start) else { return false };
+                let ke = start + ke;
+                if depth == 1 && classify(&b[p + 1..ke]) != 0 {
+                    return false;
+                }
+                p = sp(ke + 1);
+                if p >= end || b[p] != b':' {
+                    return false;
+                }
+                p += 1;
+            }
+            (b',', true) => p += 1,
+            (b'}', false) | (b']', true) => {
+                p += 1;
+                if depth == 1 {
+                    return sp(p) == end;
+                }
+                depth -= 1;
+                continue;
+            }
+            _ => return false,
+        }
+        // A value (at level depth + 1); opening containers loops here until a scalar or an
+        // empty container.
+        loop {
+            p = sp(p);
+            if p >= end {
+                return false;
+            }
+            match b[p] {
+                b'"' => {
+                    let Some(c) = q.next(p + 1 - start) else { return false };
+                    p = start + c + 1;
+                }
+                b'-' | b'0'..=b'9' => match plain_number(buf, p, end) {
+                    Some(e) => p = e,
+                    None => return false,
+                },
+                b't' if b[p..].starts_with(b"true") => p += 4,
+                b'f' if b[p..].starts_with(b"false") => p += 5,
+                b'n' if b[p..].starts_with(b"null") => p += 4,
+                c @ (b'{' | b'[') => {
+                    if depth + 1 > MAX_DEPTH {
+                        return false;
+                    }
+                    depth += 1;
+                    let array = c == b'[';
+                    if array {
+                        arrays |= 1 << (depth - 1);
+                    } else {
+                        arrays &= !(1 << (depth - 1));
+                    }
+                    p = sp(p + 1);
+                    if p >= end {
+                        return false;
+                    }
+                    if b[p] == if array { b']' } else { b'}' } {
+                        p += 1;
+                        depth -= 1;
+                    } else if array {
+                        continue;
+                    } else {
+                        if b[p] != b'"' {
+                            return false;
+                        }
+                        let Some(ke) = q.next(p + 1 - start) else { return false };
+                        p = sp(start + ke + 1);
+                        if p >= end || b[p] != b':' {
+                            return false;
+                        }
+                        p += 1;
+                        continue;
+                    }
+                }
+                _ => return false,
+            }
+            break;
+        }
+    }
+}
+
+impl Validator {
+    /// The fast path (see above): `Some(event)` for a line of the common shape that the full
+    /// scanner accepts with exactly these fields; None when the line has another shape (valid
+    /// or not), which [`Validator::validate_full`] then decides.
+    #[inline]
+    pub fn validate_fast(&mut self, buf: &[u8], start: usize, end: usize) -> Option<Event> {
+        let len = end.checked_sub(start)?;
+        if len > FAST_MAX || end > buf.len() {
+            return None;
+        }
+        let (q, spaces) = plain_quotes(buf, start, end)?;
+        self.fast_core(buf, start, end, &q, spaces)
+    }
+
+    /// Validates the line that starts at `buf[start]` and ends at the next `\n` (which `buf`
+    /// must hold): returns where that `\n` is and the verdict of [`Validator::validate`] for
+    /// the line. The search for the newline and the fast path's classification of the line
+    /// are one vector pass.
+    #[inline]
+    pub fn validate_line(&mut self, buf: &[u8], start: usize) -> (usize, Result<Event, Invalid>) {
+        let mut q = [0u64; FAST_MAX / 64];
+        let mut spaces = 0u64;
+        let mut k = 0;
+        let end = loop {
+            let [bad, quotes, nl, sp] = classify_at(buf, start + k);
+            if nl != 0 {
+                let n = nl.trailing_zeros() as usize;
+                let keep = (1u64 << n) - 1;
+                let end = start + k + n;
+                if bad & keep != 0 {
+                    return (end, self.validate_full(buf, start, end));
+                }
+                q[k >> 6] = quotes & keep;
+                spaces |= sp & keep;
+                break end;
+            }
+            if bad != 0 || k + 64 >= FAST_MAX {
+                let from = start + k + 64;
+                let end = from + memchr::memchr(b'\n', &buf[from..]).expect("the line ends with a newline");
+                return (end, self.validate_full(buf, start, end));
+            }
+            q[k >> 6] = quotes;
+            spaces |= sp;
+            k += 64;
+        };
+        let ev = match self.fast_core(buf, start, end, &Quotes(q), spaces != 0) {
+            Some(ev) => Ok(ev),
+            None => self.validate_full(buf, start, end),
+        };
+        (end, ev)
+    }
+
+    /// The fast path over a line of at most FAST_MAX bytes without escapes, controls or
+    /// non-ASCII bytes whose quotes are `q`; `spaces`: whether it holds a space.
+    #[inline(always)]
+    fn fast_core(&mut self, buf: &[u8], start: usize, end: usize, q: &Quotes, spaces: bool) -> Option<Event> {
+        const TS: &[u8] = b"{\"ts\":\"";
+        const TYPE: &[u8] = b"\",\"type\":\"";
+        const USER: &[u8] = b"\",\"user\":\"";
+        const VALUE: &[u8] = b"\",\"value\":";
+        let l = &buf[start..end];
+        if !l.starts_with(TS) {
+            return None;
+        }
+        let ts_s = TS.len();
+        let ts_e = q.next(ts_s)?;
+        if !piece_at(l, ts_e, TYPE) {
+            return None;
+        }
+        let ty_s = ts_e + TYPE.len();
+        let ty_e = q.next(ty_s)?;
+        if ty_e == ty_s || !piece_at(l, ty_e, USER) {
+            return None;
+        }
+        let us_s = ty_e + USER.len();
+        let us_e = q.next(us_s)?;
+        if us_e == us_s || !piece_at(l, us_e, VALUE) {
+            return None;
+        }
+        // "value": an integer literal (a fraction, an exponent or a leading zero: not sure).
+        let vs = us_e + VALUE.len();
+        let ds = vs + (l.get(vs) == Some(&b'-')) as usize;
+        let n = digit_run(buf, start + ds, end);
+        if n == 0 || (n > 1 && l[ds] == b'0') {
+            return None;
+        }
+        let ve = ds + n;
+        if matches!(l.get(ve), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let value = int32_literal(&l[vs..ve])?;
+        // The other members: any key but the four (a repeated one is the full scanner's case).
+        let tail_ok = match spaces {
+            false => plain_tail::<false>(buf, start, end, q, start + ve),
+            true => plain_tail::<true>(buf, start, end, q, start + ve),
+        };
+        if !tail_ok {
+            return None;
+        }
+        let epoch = parse_ts_cached(&l[ts_s..ts_e], &mut self.dates)?;
+        Some(Event {
+            epoch,
+            value,
+            type_loc: Loc::Input(start + ty_s, start + ty_e),
+            user_loc: Loc::Input(start + us_s, start + us_e),
+        })
+    }
 }

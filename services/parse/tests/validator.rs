@@ -480,3 +480,199 @@ fn canonical_output_helpers() {
     assert_eq!(format_utc(951782400), "2000-02-29T00:00:00Z");
     assert_eq!(format_utc(-62135596800), "0001-01-01T00:00:00Z");
 }
+
+// ---- The fast path (Validator::validate_fast / validate_line) against the full scanner ----
+
+/// What the full scanner says about `line`, and what the fast path and `validate_line` say,
+/// each inside a buffer with more bytes after the line (vector loads read past it). The fast
+/// path may decline (None), but when it answers it must be exactly the full scanner's valid
+/// event; `validate_line` must always be exactly the full scanner's verdict.
+#[track_caller]
+fn fast_agrees(line: &[u8]) -> bool {
+    let mut buf = line.to_vec();
+    buf.extend_from_slice(b"\n{\"ts\":\"\\\"}]  \"value\":1 trailing bytes of the next line \"\n");
+    let mut full = Validator::new();
+    let want = full.validate_full(&buf, 0, line.len());
+    let mut fast = Validator::new();
+    let got = fast.validate_fast(&buf, 0, line.len());
+    let shown = String::from_utf8_lossy(line);
+    if let Some(ev) = got {
+        let Ok(w) = want else { panic!("fast path accepted a line the full scanner rejects: {shown:?} ({want:?})") };
+        assert_eq!(ev, w, "fast path event differs: {shown:?}");
+        assert_eq!(fast.type_bytes(&buf, &ev), full.type_bytes(&buf, &w), "type differs: {shown:?}");
+        assert_eq!(fast.user_bytes(&buf, &ev), full.user_bytes(&buf, &w), "user differs: {shown:?}");
+    }
+    // validate_line needs the line to end with '\n' and must not see one inside it.
+    if !line.contains(&b'\n') {
+        let mut lv = Validator::new();
+        let (nl, v) = lv.validate_line(&buf, 0);
+        assert_eq!(nl, line.len(), "validate_line found the wrong end: {shown:?}");
+        match (&v, &want) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.epoch, b.epoch, "{shown:?}");
+                assert_eq!(a.value, b.value, "{shown:?}");
+                assert_eq!(lv.type_bytes(&buf, a), full.type_bytes(&buf, b), "{shown:?}");
+                assert_eq!(lv.user_bytes(&buf, a), full.user_bytes(&buf, b), "{shown:?}");
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b, "validate_line verdict differs: {shown:?}"),
+            _ => panic!("validate_line {v:?} but full scanner {want:?}: {shown:?}"),
+        }
+    }
+    got.is_some()
+}
+
+/// Lines of the generator's shapes (and close relatives) that the fast path must take itself.
+const FAST_SHAPES: &[&str] = &[
+    r#"{"ts":"2026-01-01T21:18:57Z","type":"click","user":"u008150","value":190,"metadata":{"src":"ios","session":278596}}"#,
+    r#"{"ts":"2026-01-01T02:33:18.88626221Z","type":"add_to_cart","user":"u003250","value":204,"metadata":{"src":"android","session":979336}}"#,
+    r#"{"ts":"2026-01-01T20:02:43+09:00","type":"click","user":"u000157","value":31,"metadata":{"src":"web","geo":{"lat":-60,"lon":80}}}"#,
+    r#"{"ts":"2026-01-01T23:26:09Z","type":"click","user":"u003769","value":-76,"metadata":{"src":"web","ab":false,"page":"/p/539"}}"#,
+    r#"{"ts":"2026-01-01T23:26:09.1-00:30","type":"view","user":"u1","value":0,"metadata":{"tags":["a","b"],"retry":null}}"#,
+    r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":2147483647}"#,
+    r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":-2147483648}"#,
+    r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":-0}"#,
+    r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":5,"x":[1.5e-3,-0,0.0,1E+9,true,false,null,{},[],"",{"a":[[]]}]}"#,
+    r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":5 , "x" : { "y" : [ 1 , 2 ] } , "TS" : 1 }   "#,
+    r#"{"ts":"2024-02-29T23:59:59.123456789+23:59","type":"a b","user":"{\"","value":12345678}"#,
+];
+
+#[test]
+fn the_fast_path_takes_the_common_shapes_and_agrees_with_the_full_scanner() {
+    for l in FAST_SHAPES {
+        // "{\"" above has a backslash: the fast path declines it; all others it must take.
+        let taken = fast_agrees(l.as_bytes());
+        assert_eq!(taken, !l.contains('\\'), "fast path taken={taken} for {l:?}");
+    }
+    // The deepest nesting allowed (64 levels) is still taken; one more is the full scanner's.
+    let nest = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    assert!(fast_agrees(ev(T0, "a", "b", "1", &format!(",\"m\":{}", nest(63))).as_bytes()));
+    assert!(!fast_agrees(ev(T0, "a", "b", "1", &format!(",\"m\":{}", nest(64))).as_bytes()));
+    expect(ev(T0, "a", "b", "1", &format!(",\"m\":{}", nest(64))).as_bytes(), "invalid_json");
+}
+
+#[test]
+fn the_fast_path_declines_what_only_the_full_scanner_can_judge() {
+    let declined: &[&str] = &[
+        // duplicate or misplaced event keys
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"ts":"2026-01-01T00:00:10Z"}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"value":2}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"user":"c"}"#,
+        r#"{"type":"a","ts":"2026-01-01T00:00:10Z","user":"b","value":1}"#,
+        // numbers: out of int32, not integer literals, leading zeros, bare minus
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":2147483648}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":-2147483649}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":12345678901234567890}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1.0}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1e2}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":01}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":-}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":"1"}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"x":01}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"x":1.}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"x":-}"#,
+        // bad ts, empty strings
+        r#"{"ts":"2026-02-29T00:00:10Z","type":"a","user":"b","value":1}"#,
+        r#"{"ts":"2026-01-01T24:00:10Z","type":"a","user":"b","value":1}"#,
+        r#"{"ts":"2026-01-01T00:00:10.Z","type":"a","user":"b","value":1}"#,
+        r#"{"ts":"2026-01-01T00:00:10.1234567890Z","type":"a","user":"b","value":1}"#,
+        r#"{"ts":"2026-01-01T00:00:10+24:00","type":"a","user":"b","value":1}"#,
+        r#"{"ts":"","type":"a","user":"b","value":1}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"","user":"b","value":1}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"","value":1}"#,
+        // escapes, unicode, controls, other whitespace
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a\u0062","user":"b","value":1}"#,
+        "{\"ts\":\"2026-01-01T00:00:10Z\",\"type\":\"é\",\"user\":\"b\",\"value\":1}",
+        "{\"ts\":\"2026-01-01T00:00:10Z\",\"type\":\"a\",\"user\":\"b\",\"value\":1,\"x\":\"\u{1F600}\"}",
+        "{\"ts\":\"2026-01-01T00:00:10Z\",\"type\":\"a\",\"user\":\"b\",\"value\":1}\t",
+        "{\"ts\":\"2026-01-01T00:00:10Z\",\"type\":\"a\",\"user\":\"b\",\"value\":1,\"x\":\"a\tb\"}",
+        "{\"ts\":\"2026-01-01T00:00:10Z\",\"type\":\"a\",\"user\":\"b\",\"value\":1}\r",
+        r#" {"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value": 1}"#,
+        // broken JSON after the four fields
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"x"}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"x":}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"x":[1,]}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"x":{"a":1,}}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"x":[}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"x":{]}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"x":tru}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"x":nul}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"x":"}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1}}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1} x"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1}{}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"x":[1 2]}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"x":{"a" 1}}"#,
+        r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1,"x":{1:1}}"#,
+    ];
+    for l in declined {
+        assert!(!fast_agrees(l.as_bytes()), "the fast path should have declined {l:?}");
+    }
+    // Long lines are the full scanner's too (the fast path maps at most FAST_MAX bytes).
+    let long = ev(T0, "a", "b", "1", &format!(",\"pad\":\"{}\"", "x".repeat(parse::validate::FAST_MAX)));
+    assert!(!fast_agrees(long.as_bytes()));
+    assert!(valid(&long));
+}
+
+/// A small deterministic generator (xorshift64*), so the mutation test needs no crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn the_fast_path_agrees_with_the_full_scanner_on_mutated_lines() {
+    // Bytes that matter to the grammar, the four keys' pieces, escapes, UTF-8 and controls.
+    const ALPHABET: &[&[u8]] = &[
+        b"{", b"}", b"[", b"]", b"\"", b":", b",", b" ", b"0", b"1", b"9", b"-", b"+", b".", b"e", b"E", b"t",
+        b"f", b"n", b"u", b"l", b"r", b"\\", b"\t", b"\r", b"\x00", b"\x1f", b"\x7f", b"\xc3\xa9", b"\xff",
+        b"\xed\xa0\x80", b"Z", b"T", b"\"ts\"", b"\"type\"", b"\"user\"", b"\"value\"", b"true", b"null",
+        b"2147483648", b"-2147483648", b"[[[[", b"]]]]", b"\\u0041", b"\\ud83d\\ude00", b"\\n",
+    ];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut cases, mut taken) = (0usize, 0usize);
+    for base in FAST_SHAPES.iter().map(|l| l.as_bytes().to_vec()) {
+        assert!(fast_agrees(&base) || base.contains(&b'\\'));
+        for _ in 0..3000 {
+            let mut l = base.clone();
+            for _ in 0..1 + rng.below(3) {
+                let at = rng.below(l.len() + 1);
+                let piece = ALPHABET[rng.below(ALPHABET.len())];
+                match rng.below(4) {
+                    0 if at < l.len() => {
+                        l.remove(at);
+                    }
+                    1 if at < l.len() => {
+                        let end = (at + piece.len()).min(l.len());
+                        l.splice(at..end, piece.iter().copied());
+                    }
+                    2 if at < l.len() => {
+                        // A digit or a byte of a number changed: int32 and ts edges.
+                        l[at] = b"0123456789"[rng.below(10)];
+                    }
+                    _ => {
+                        l.splice(at..at, piece.iter().copied());
+                    }
+                }
+            }
+            cases += 1;
+            if fast_agrees(&l) {
+                taken += 1;
+            }
+        }
+    }
+    // Digit changes mostly keep lines valid: the fast path must have taken a fair share, or
+    // this test would compare nothing.
+    assert!(taken * 20 > cases, "fast path took only {taken} of {cases} mutated lines");
+}
