@@ -35,8 +35,8 @@ Usage:
       split       the chain ingest (TS) → parse (Rust) → rules (Python) → aggregate (Go) → sink (TS):
                   uses the stages of the control server at --control-url (default
                   http://127.0.0.1:3000, i.e. \`npm start\`) when it runs them, else builds them and
-                  starts its own control server for the run. --window W batches in flight per hop
-                  (default 8); --passthrough forwards batches without work (measures IPC alone).
+                  starts its own control server for the run. --window W batches in flight from ingest to
+                  parse (default 3; the later hops keep 8); --passthrough forwards batches without work (measures IPC alone).
                   The run is checkpointed (every 500 ms), so it survives a kill -9 of any stage
                   with identical results; --no-checkpoint turns that off (to measure its cost).
                   --progress-json prints ingest's progress as JSON lines on stdout.

@@ -975,7 +975,7 @@ export type RunRequest = Message<"pipeline.v1.RunRequest"> & {
   passthrough: boolean;
 
   /**
-   * Batches in flight on each stream (default 8).
+   * Batches in flight from ingest to parse (default 3; the later hops keep 8).
    *
    * @generated from field: uint32 window = 8;
    */

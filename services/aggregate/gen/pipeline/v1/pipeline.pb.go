@@ -1743,7 +1743,7 @@ type RunRequest struct {
 	MaxWaitMs uint32 `protobuf:"varint,6,opt,name=max_wait_ms,json=maxWaitMs,proto3" json:"max_wait_ms,omitempty"`
 	// Pass-through mode (see RunHeader.passthrough).
 	Passthrough bool `protobuf:"varint,7,opt,name=passthrough,proto3" json:"passthrough,omitempty"`
-	// Batches in flight on each stream (default 8).
+	// Batches in flight from ingest to parse (default 3; the later hops keep 8).
 	Window uint32 `protobuf:"varint,8,opt,name=window,proto3" json:"window,omitempty"`
 	// Checkpointing: the directory for checkpoint state (see RunHeader.checkpoint_dir; empty:
 	// the run is not checkpointed and a failure of any stage fails it).
