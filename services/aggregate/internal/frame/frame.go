@@ -195,12 +195,12 @@ func ParseBatch(data []byte, b *Batch, whole bool) bool {
 			}
 			meta = field
 		case batchCounters:
-			if counters != nil || !varintsOnly(v, 3) {
+			if counters != nil || !wellFormed(v, 3, 0) {
 				return false
 			}
 			counters = field
 		case batchDeadLetter:
-			if !validDeadLetter(v) {
+			if !wellFormed(v, 2, deadDetail) {
 				return false
 			}
 			dead = append(dead, field)
@@ -281,46 +281,25 @@ func parseMeta(b []byte, trace *uint64) bool {
 	return true
 }
 
-// varintsOnly checks a message whose fields 1..known are varints (BatchCounters).
-func varintsOnly(b []byte, known protowire.Number) bool {
+// wellFormed checks a message made of well-formed fields in which fields 1..varints are varints
+// and field text, when not 0, is a UTF-8 string: BatchCounters (3 varints) and DeadLetter (line
+// and reason varints, detail text).
+func wellFormed(b []byte, varints, text protowire.Number) bool {
 	for pos := 0; pos < len(b); {
 		num, typ, n := protowire.ConsumeTag(b[pos:])
 		if n < 0 {
 			return false
 		}
 		pos += n
-		if num >= 1 && num <= known && typ != protowire.VarintType {
-			return false
-		}
-		n = protowire.ConsumeFieldValue(num, typ, b[pos:])
-		if n < 0 {
-			return false
-		}
-		pos += n
-	}
-	return true
-}
-
-// validDeadLetter checks a DeadLetter: line and reason varints, detail a UTF-8 string.
-func validDeadLetter(b []byte) bool {
-	for pos := 0; pos < len(b); {
-		num, typ, n := protowire.ConsumeTag(b[pos:])
-		if n < 0 {
-			return false
-		}
-		pos += n
-		switch {
-		case num == deadDetail:
-			if typ != protowire.BytesType {
-				return false
-			}
+		if text != 0 && num == text {
 			v, n := protowire.ConsumeBytes(b[pos:])
-			if n < 0 || !utf8.Valid(v) {
+			if typ != protowire.BytesType || n < 0 || !utf8.Valid(v) {
 				return false
 			}
 			pos += n
 			continue
-		case (num == 1 || num == 2) && typ != protowire.VarintType:
+		}
+		if num >= 1 && num <= varints && typ != protowire.VarintType {
 			return false
 		}
 		n = protowire.ConsumeFieldValue(num, typ, b[pos:])

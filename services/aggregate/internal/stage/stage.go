@@ -583,10 +583,7 @@ func (r *run) readUp() {
 			}
 		case *pb.StageRequest_End:
 			in.Free()
-			select {
-			case r.queue <- item{end: k.End}:
-			case <-r.ctx.Done():
-			}
+			r.enqueue(item{end: k.End})
 			return
 		case *pb.StageRequest_Header:
 			r.fail(codes.FailedPrecondition, "%s: a second RunHeader arrived after batch %d", name, r.lastTrace)
@@ -667,6 +664,11 @@ func (r *run) takeBatch(in *frame.In, b *pb.Batch, t0 time.Time) bool {
 func (r *run) queueBatch(it item, t0 time.Time) bool {
 	r.eventsIn += uint64(it.events)
 	r.dispatchNs += int64(time.Since(t0))
+	return r.enqueue(it)
+}
+
+// enqueue hands an item to the forwarding side; false when the run ended first.
+func (r *run) enqueue(it item) bool {
 	select {
 	case r.queue <- it:
 		return true
@@ -701,12 +703,7 @@ func (r *run) takeBarrier(b *pb.Barrier) bool {
 		it.job = job
 		r.dispatchNs += int64(time.Since(t0))
 	}
-	select {
-	case r.queue <- it:
-		return true
-	case <-r.ctx.Done():
-		return false
-	}
+	return r.enqueue(it)
 }
 
 // crashAt is a crash point (services/PIPELINE.md "Crash points").
