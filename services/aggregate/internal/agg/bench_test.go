@@ -45,15 +45,7 @@ func BenchmarkFold(b *testing.B) {
 		b.Run(fmt.Sprintf("partitions=%d", p), func(b *testing.B) {
 			ctx := context.Background()
 			a := New(ctx, p, 60)
-			inflight := make(chan *Job, 8)
-			done := make(chan struct{})
-			go func() {
-				for j := range inflight {
-					_ = j.Wait(ctx)
-					a.Release(j)
-				}
-				close(done)
-			}()
+			inflight, done := drainInOrder(ctx, a)
 			b.ResetTimer()
 			t0 := time.Now()
 			events := 0
@@ -195,15 +187,7 @@ func BenchmarkFoldReal(b *testing.B) {
 		b.Run(fmt.Sprintf("partitions=%d", p), func(b *testing.B) {
 			ctx := context.Background()
 			a := New(ctx, p, 60)
-			inflight := make(chan *Job, 8)
-			done := make(chan struct{})
-			go func() {
-				for j := range inflight {
-					_ = j.Wait(ctx)
-					a.Release(j)
-				}
-				close(done)
-			}()
+			inflight, done := drainInOrder(ctx, a)
 			b.ReportAllocs()
 			b.ResetTimer()
 			t0, cpu0 := time.Now(), cpuNow()
@@ -230,4 +214,19 @@ func BenchmarkFoldReal(b *testing.B) {
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(events), "cpu-ns/event")
 		})
 	}
+}
+
+// drainInOrder waits for submitted jobs in order and releases them, as the stage does: send
+// jobs on inflight (at most 8 queued), close it, then wait for done.
+func drainInOrder(ctx context.Context, a *Aggregator) (inflight chan *Job, done chan struct{}) {
+	inflight = make(chan *Job, 8)
+	done = make(chan struct{})
+	go func() {
+		for j := range inflight {
+			_ = j.Wait(ctx)
+			a.Release(j)
+		}
+		close(done)
+	}()
+	return inflight, done
 }
