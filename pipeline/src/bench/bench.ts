@@ -327,7 +327,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
 
 /**
  * How each measured run starts the CLI: the esbuild bundle (scripts/build.d/cli.sh, rebuilt here
- * when a source is newer), which starts in about a quarter of the CPU time tsx needs to load and
+ * when a source is newer), which starts in about half the CPU time tsx needs to load and
  * transpile the sources; tsx when bundling fails.
  */
 function cliCommand(): string[] {

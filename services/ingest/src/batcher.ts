@@ -119,11 +119,12 @@ export class Batcher implements LineSink {
   }
 
   /**
-   * The line data of a batch this batcher made has been written out: its buffer may be reused
-   * for a later batch. Data of batches that are never recycled is left to the GC.
+   * A batch this batcher made has been written out: its line-data buffer may be reused for a
+   * later batch. Data of batches that are never recycled is left to the GC.
    */
-  recycle(data: Uint8Array): void {
-    if (data.byteOffset === 0 && data.buffer.byteLength === this.data.length && this.spare.length < MAX_SPARE) {
+  recycle(batch: BatchInit): void {
+    const data = batch.payload?.case === "raw" ? batch.payload.value.data : undefined;
+    if (data && data.byteOffset === 0 && data.buffer.byteLength === this.data.length && this.spare.length < MAX_SPARE) {
       this.spare.push(Buffer.from(data.buffer, 0, data.buffer.byteLength));
     }
   }

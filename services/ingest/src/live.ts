@@ -83,15 +83,23 @@ export class LiveRuns {
     const address = await lookupAddress(deps.topology, "ingest", deps.downstream, { timeoutMs: deps.lookupTimeoutMs });
     const runId = `live-${newCorrelationId()}`;
     const outDir = join(deps.liveDir, runId);
+    const batcher = new Batcher({ batchSize: MAX_PUBLISH_BYTES, maxBytes: MAX_PUBLISH_BYTES + 1, maxWaitMs: Number.POSITIVE_INFINITY });
     const chain = new ChainStream(
-      { address, downstream: deps.downstream, window: 8, recordCall: deps.recordCall },
+      {
+        address,
+        downstream: deps.downstream,
+        window: 8,
+        recordCall: deps.recordCall,
+        // a batch per call: without reuse every call would take a fresh 5 MiB buffer
+        onBatchWritten: (b) => batcher.recycle(b),
+      },
       { runId, rulesJson: "", outDir, inputPath: "(published)", startedUnixNs: unixNanos() },
     );
     deps.log.child({ correlationId: runId }).info(`live run started: results go to ${outDir}`, { downstream: `${deps.downstream}@${address}` });
     const s: Session = {
       runId,
       chain,
-      batcher: new Batcher({ batchSize: MAX_PUBLISH_BYTES, maxBytes: MAX_PUBLISH_BYTES + 1, maxWaitMs: Number.POSITIVE_INFINITY }),
+      batcher,
       lines: 0,
       bytes: 0,
       tail: Promise.resolve(),

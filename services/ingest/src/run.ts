@@ -293,7 +293,7 @@ async function* runAttempt(
       window: settings.window,
       recordCall: deps.recordCall,
       onCheckpointDone: commit,
-      onBatchWritten: (b) => b.payload?.case === "raw" && b.payload.value.data && batcher.recycle(b.payload.value.data),
+      onBatchWritten: (b) => batcher.recycle(b),
     },
     {
       runId,

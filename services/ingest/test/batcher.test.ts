@@ -104,4 +104,26 @@ describe("Batcher", () => {
     b.finish(24, 3);
     expect(b.ready.map((x) => raw(x).lineNumbers)).toEqual([[1, 2], [3]]);
   });
+
+  it("reuses a batch's line buffer only after it was recycled (written out), never while it may be pending", () => {
+    const b = new Batcher({ batchSize: 1 });
+    const line = (text: string, n: number) => {
+      const buf = Buffer.from(text);
+      b.line(buf, 0, buf.length, n, 0);
+      b.chunkDone();
+    };
+    const dataOf = (x: BatchInit) => (x.payload?.case === "raw" ? x.payload.value.data! : new Uint8Array(0));
+    line('{"a":1}', 1);
+    line('{"b":2}', 2); // cuts batch 1
+    line('{"c":3}', 3); // cuts batch 2
+    const [first, second] = b.ready.splice(0);
+    expect(dataOf(second!).buffer).not.toBe(dataOf(first!).buffer);
+    b.recycle(first!);
+    line('{"d":4}', 4); // cuts batch 3 (in a buffer of its own); batch 4 then takes batch 1's
+    b.finish(100, 4);
+    const [third, fourth] = b.ready.splice(0);
+    expect(dataOf(fourth!).buffer).toBe(dataOf(first!).buffer);
+    expect([third, fourth].map((x) => raw(x!).text)).toEqual(['{"c":3}\n', '{"d":4}\n']);
+    expect(raw(second!).text).toBe('{"b":2}\n'); // untouched: never recycled
+  });
 });
