@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { processDefaults, type ProcessConfig } from "../src/config.js";
 import { ChaosService, FaultEventKind, FaultType, type FaultEvent } from "@modular-runtime/proto/runtime/v1/chaos";
 import { startBackend, type Backend } from "./grpc-backend.js";
-import { startTestServer, type TestServer } from "./harness.js";
+import { alive, startTestServer, type TestServer } from "./harness.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
@@ -30,15 +30,6 @@ function proc(over: Partial<ProcessConfig> & { name: string }): ProcessConfig {
 }
 
 const SLEEPER = proc({ name: "sleeper", args: ["-e", "setInterval(() => {}, 1000)"], autostart: true, backoffInitialMs: 50, minRunMs: 100 });
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 /** Live hog processes (by command line), wherever they are in the process tree. */
 function hogPids(): number[] {

@@ -1,5 +1,6 @@
 // Starts a real control server (both listeners on ephemeral loopback ports) for tests.
 
+import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { once, setMaxListeners } from "node:events";
 import { buildApp } from "../src/app.js";
@@ -11,6 +12,16 @@ import { createServices } from "../src/services.js";
 import { systemScheduler } from "../src/services/topology/topology-watcher.js";
 import type { ProcessConfig, TopologyConfig } from "../src/config.js";
 import { ProcessSpawner } from "../src/supervisor/process-spawner.js";
+
+/** Whether process `pid` exists and is not a zombie (its /proc state is not Z). */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
 
 export interface TestServer {
   httpUrl: string;

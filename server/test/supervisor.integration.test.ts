@@ -11,6 +11,7 @@ import { processDefaults, type ProcessConfig } from "../src/config.js";
 import { systemScheduler } from "../src/services/topology/topology-watcher.js";
 import { ProcessSpawner } from "../src/supervisor/process-spawner.js";
 import { Supervisor } from "../src/supervisor/supervisor.js";
+import { alive } from "./harness.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
@@ -27,15 +28,6 @@ function groupMembers(pgid: number): number[] {
     }
   }
   return out;
-}
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
 }
 
 async function until<T>(fn: () => T | undefined | false, what: string, ms = 10_000): Promise<T> {
