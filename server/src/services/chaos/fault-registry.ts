@@ -13,6 +13,7 @@ import {
   FaultParamsSchema,
   FaultSchema,
   FaultType,
+  FaultTypeSchema,
   type Fault,
   type FaultEvent,
   type FaultParams,
@@ -57,14 +58,11 @@ export type FaultListener = (event: FaultEvent) => void;
 const MAX_DURATION_MS = 24 * 60 * 60 * 1000;
 const MAX_DELAY_MS = 60_000;
 
-const TYPE_NAMES: Record<number, string> = {
-  [FaultType.CRASH]: "CRASH",
-  [FaultType.DELAY]: "DELAY",
-  [FaultType.PACKET_LOSS]: "PACKET_LOSS",
-  [FaultType.ERROR_INJECT]: "ERROR_INJECT",
-  [FaultType.CPU_HOG]: "CPU_HOG",
-  [FaultType.MEMORY_LEAK]: "MEMORY_LEAK",
-};
+/** A fault type's name as in the proto (CRASH, DELAY, …); undefined for UNSPECIFIED and unknown numbers. */
+function typeName(type: number): string | undefined {
+  return type === FaultType.UNSPECIFIED ? undefined : FaultTypeSchema.values.find((v) => v.number === type)?.localName;
+}
+const TYPE_LIST = FaultTypeSchema.values.filter((v) => v.number !== FaultType.UNSPECIFIED).map((v) => v.localName).join(", ");
 const NETWORK = new Set([FaultType.DELAY, FaultType.PACKET_LOSS, FaultType.ERROR_INJECT]);
 const NO_FAULTS: readonly NetFault[] = Object.freeze([]);
 
@@ -119,15 +117,15 @@ export class FaultRegistry {
       const known = this.deps.processes.map((p) => p.name).join(", ") || "(none)";
       throw new ConnectError(`chaos: no process named ${JSON.stringify(req.target)} in the config file; it defines: ${known}`, Code.NotFound);
     }
-    const typeName = TYPE_NAMES[req.type];
-    if (typeName === undefined) {
-      throw invalid(`type ${req.type} is not a fault type; use one of ${Object.values(TYPE_NAMES).join(", ")}`);
+    const name = typeName(req.type);
+    if (name === undefined) {
+      throw invalid(`type ${req.type} is not a fault type; use one of ${TYPE_LIST}`);
     }
     const params = this.validParams(req.type, req.params ?? create(FaultParamsSchema, {}));
     if (req.type !== FaultType.CRASH) within("duration_ms", req.durationMs, 0, MAX_DURATION_MS);
     if (NETWORK.has(req.type) && !proc.faultProxy) {
       throw new ConnectError(
-        `chaos: ${typeName} needs a fault proxy in front of ${JSON.stringify(req.target)}: set \`faultProxy: true\` for it in the config file`,
+        `chaos: ${name} needs a fault proxy in front of ${JSON.stringify(req.target)}: set \`faultProxy: true\` for it in the config file`,
         Code.FailedPrecondition,
       );
     }
@@ -350,6 +348,6 @@ function describe(type: FaultType, target: string, p: FaultParams): string {
     case FaultType.MEMORY_LEAK:
       return `${p.memoryMb} MB held beside ${target}`;
     default:
-      return `${TYPE_NAMES[type] ?? type} on ${target}`;
+      return `${typeName(type) ?? type} on ${target}`;
   }
 }
