@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+
+	"github.com/modular-runtime/aggregate/internal/testwire"
 )
 
 func writeString(s string) func(io.Writer) (int64, error) {
@@ -17,19 +19,6 @@ func writeString(s string) func(io.Writer) (int64, error) {
 		n, err := io.WriteString(w, s)
 		return int64(n), err
 	}
-}
-
-func files(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
 }
 
 func TestSaveLoadAndKeepTheThreeNewest(t *testing.T) {
@@ -47,7 +36,7 @@ func TestSaveLoadAndKeepTheThreeNewest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, want := files(t, dir), []string{"aggregate-3.snap", "aggregate-4.snap", "aggregate-5.snap"}; !slices.Equal(got, want) {
+	if got, want := testwire.DirFiles(t, dir), []string{"aggregate-3.snap", "aggregate-4.snap", "aggregate-5.snap"}; !slices.Equal(got, want) {
 		t.Fatalf("files %v, want %v", got, want)
 	}
 	if b, err := s.Load(4); err != nil || string(b) != "state 4" {
@@ -84,7 +73,7 @@ func TestPruneDropsAbandonedAttemptsFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"aggregate-05.snap", "aggregate-3.snap", "aggregate-4.snap", "aggregate-8.snap", "aggregate-x.snap", "sink-2.json"}
-	if got := files(t, dir); !slices.Equal(got, want) {
+	if got := testwire.DirFiles(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("files %v, want %v", got, want)
 	}
 }
@@ -104,7 +93,7 @@ func TestSaveOfAnEndedStreamLeavesNothing(t *testing.T) {
 	if _, err := s.Save(context.Background(), 2, failing); err == nil || err.Error() != "disk on fire" {
 		t.Fatalf("Save with a failing writer: %v", err)
 	}
-	if got := files(t, dir); len(got) != 0 {
+	if got := testwire.DirFiles(t, dir); len(got) != 0 {
 		t.Fatalf("files left: %v", got)
 	}
 }

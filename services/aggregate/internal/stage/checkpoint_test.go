@@ -197,19 +197,6 @@ func countEvents(events [][]event) (n uint64) {
 	return n
 }
 
-func dirFiles(t testing.TB, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
 func snapPath(dir string, n uint64) string {
 	return filepath.Join(dir, fmt.Sprintf("aggregate-%d.snap", n))
 }
@@ -302,7 +289,7 @@ func TestBarriersAreSyncPointsForwardedInOrder(t *testing.T) {
 		}
 		checkGroups(t, fmt.Sprintf("snapshot %d", n), parts, events[:k])
 	}
-	if got, want := dirFiles(t, dir), []string{"aggregate-3.snap", "aggregate-4.snap", "aggregate-5.snap"}; !slices.Equal(got, want) {
+	if got, want := testwire.DirFiles(t, dir), []string{"aggregate-3.snap", "aggregate-4.snap", "aggregate-5.snap"}; !slices.Equal(got, want) {
 		t.Fatalf("checkpoint dir holds %v, want %v", got, want)
 	}
 }
@@ -422,7 +409,7 @@ func TestOnlyTheThreeNewestSnapshotsAreKept(t *testing.T) {
 	u := openUpstream(t, c, ckHeader(dir, 1, 0, 2))
 	u.send(script(batches[:12], map[int]uint64{2: 1, 4: 2, 6: 3, 8: 4, 10: 5, 12: 6})...)
 	u.waitUntil("checkpoint 6", func(u *upstream) bool { return len(u.dones) == 6 })
-	if got, want := dirFiles(t, dir), []string{"aggregate-4.snap", "aggregate-5.snap", "aggregate-6.snap"}; !slices.Equal(got, want) {
+	if got, want := testwire.DirFiles(t, dir), []string{"aggregate-4.snap", "aggregate-5.snap", "aggregate-6.snap"}; !slices.Equal(got, want) {
 		t.Fatalf("after 6 barriers the dir holds %v, want %v", got, want)
 	}
 	u.cancel()
@@ -436,7 +423,7 @@ func TestOnlyTheThreeNewestSnapshotsAreKept(t *testing.T) {
 	if u2.err != nil || u2.complete == nil {
 		t.Fatalf("attempt 2: %v", u2.err)
 	}
-	if got, want := dirFiles(t, dir), []string{"aggregate-4.snap", "aggregate-5.snap", "aggregate-7.snap"}; !slices.Equal(got, want) {
+	if got, want := testwire.DirFiles(t, dir), []string{"aggregate-4.snap", "aggregate-5.snap", "aggregate-7.snap"}; !slices.Equal(got, want) {
 		t.Fatalf("after attempt 2 the dir holds %v, want %v", got, want)
 	}
 	checkGroups(t, "attempt 2", resultParts(sink2.streams[0]), events)
@@ -524,7 +511,7 @@ func TestBarriersWithoutSnapshotsAreForwarded(t *testing.T) {
 			t.Fatalf("%s: the sink got %v", tc.name, got)
 		}
 	}
-	if files := dirFiles(t, dir); len(files) != 0 {
+	if files := testwire.DirFiles(t, dir); len(files) != 0 {
 		t.Fatalf("pass-through wrote %v", files)
 	}
 }
