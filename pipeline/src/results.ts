@@ -61,29 +61,31 @@ export function jsonString(s: string): string {
   return out + s.slice(seg) + '"';
 }
 
-/** Byte order of UTF-8 encodings (not UTF-16 code unit order). */
+/**
+ * Byte order of UTF-8 encodings (not UTF-16 code unit order): the sign of the comparison.
+ * Below U+D800 a code unit is its code point, and UTF-8 keeps code point order, so the first
+ * differing unit decides; only a difference at or above it (a surrogate, or U+E000..U+FFFF,
+ * which UTF-16 orders before the surrogate pairs of higher code points) needs the bytes.
+ */
 export function compareUtf8(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x < 0xd800 && y < 0xd800) return x < y ? -1 : 1;
+    return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }
 
 function sortByKey(groups: Group[]): Group[] {
-  const withBytes = groups.map((g) => ({ g, b: Buffer.from(g.key, 'utf8') }));
-  withBytes.sort((x, y) => Buffer.compare(x.b, y.b));
-  return withBytes.map((x) => x.g);
+  return [...groups].sort((x, y) => compareUtf8(x.key, y.key));
 }
 
 export function sortWindows(ws: WindowGroup[]): WindowGroup[] {
   if (isSortedWindows(ws)) return ws; // engines may sort already; checking is O(n)
-  // Few distinct types, many windows: encode each type once.
-  const enc = new Map<string, Buffer>();
-  const bytesOf = (t: string) => {
-    let b = enc.get(t);
-    if (b === undefined) enc.set(t, (b = Buffer.from(t, 'utf8')));
-    return b;
-  };
-  const withBytes = ws.map((w) => ({ w, b: bytesOf(w.type) }));
-  withBytes.sort((x, y) => x.w.start - y.w.start || Buffer.compare(x.b, y.b));
-  return withBytes.map((x) => x.w);
+  return [...ws].sort((x, y) => x.start - y.start || compareUtf8(x.type, y.type));
 }
 
 function isSortedWindows(ws: WindowGroup[]): boolean {
