@@ -109,6 +109,18 @@ describe('bench report', () => {
     expect(md).not.toContain('## Scaling');
   });
 
+  it('names the batch size the engines report, or says when they differ', () => {
+    expect(renderMarkdown(report)).toContain('Batch size default, partitions default.'); // no run says
+    const sized = (n: number, m = n) => buildReport(input([
+      rec('monolith', 1, 1, { batchSize: n }),
+      rec('split', 1, 2, { batchSize: m }),
+      rec('split-passthrough', 1, 2, { batchSize: m }),
+      rec('duckdb-sql', 1, 2),
+    ]));
+    expect(renderMarkdown(sized(32768))).toContain('Batch size 32,768 lines (default; monolith and split), partitions default.');
+    expect(renderMarkdown(sized(8192, 1000))).toContain('Batch sizes 8,192 lines (monolith), 1,000 lines (split), partitions');
+  });
+
   it('becomes a history entry with the headline ratios', () => {
     const e = entryFromReport(report, 'md');
     expect(e).toMatchObject({ id: report.id, status: 'passed', splitVsMonolith: 0.25, monolithVsDuckdbSql: 4, startedAtMs: Date.parse('2026-11-29T08:25:00.000Z') });

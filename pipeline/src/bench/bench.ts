@@ -426,6 +426,7 @@ async function measure(
       run: step.warmup ? 0 : step.run,
       warmup: step.warmup,
       partitions: step.partitions,
+      batchSize: typeof metrics.batchSize === 'number' ? metrics.batchSize : null,
       processWallSeconds: r.seconds,
       engineWallSeconds: typeof metrics.wallSeconds === 'number' ? metrics.wallSeconds : null,
       peakRssBytes: split && typeof metrics.peakRssBytes === 'number' ? metrics.peakRssBytes : r.hwm,

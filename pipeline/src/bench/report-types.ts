@@ -61,6 +61,8 @@ export interface RunRecord {
   warmup: boolean;
   /** Partition count when part of the scaling sweep, else null. */
   partitions: number | null;
+  /** Lines per batch the engine used (its metrics.json), where it batches. */
+  batchSize?: number | null;
   processWallSeconds: number;
   engineWallSeconds: number | null;
   /** Peak RSS of the mode: the child's, or (split) the sum over the stage processes. */

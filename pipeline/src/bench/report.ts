@@ -272,6 +272,24 @@ export function ratioLines(report: BenchReport): string[] {
   ]);
 }
 
+/** The batch size the runs used, as their metrics.json files say ("default" when none says). */
+function batchSizeText(report: BenchReport): string {
+  const sizes = new Map<number, Set<string>>();
+  for (const r of counted(report.runs)) {
+    if (typeof r.batchSize !== 'number') continue;
+    const modes = sizes.get(r.batchSize) ?? new Set<string>();
+    modes.add(r.mode === 'split-passthrough' ? 'split' : r.mode);
+    sizes.set(r.batchSize, modes);
+  }
+  const from = report.options.batchSize !== undefined ? '--batch-size' : 'default';
+  if (sizes.size === 0) return `Batch size ${report.options.batchSize ?? 'default'}`;
+  if (sizes.size === 1) {
+    const [[n, modes]] = [...sizes];
+    return `Batch size ${fmt(n)} lines (${from}; ${[...modes].join(' and ')})`;
+  }
+  return `Batch sizes ${[...sizes].map(([n, modes]) => `${fmt(n)} lines (${[...modes].join(', ')})`).join(', ')}`;
+}
+
 /** The whole report as Markdown (bench.md). */
 export function renderMarkdown(report: BenchReport): string {
   const o = report.options;
@@ -298,7 +316,7 @@ export function renderMarkdown(report: BenchReport): string {
     `Load average (1/5/15 min) at start ${report.loadAverage.before.join(' / ')}, at end ${report.loadAverage.after.join(' / ')} — other processes on the box add noise.`,
     '',
     `Input: generated with seed ${o.seed}, ${o.users} users, event times over ${o.days} days, ${o.distribution} distribution, no invalid lines (so the plain-SQL baseline can read the same file). ` +
-      `Rules: ${o.rulesPath ?? 'default (§4.3)'}. Batch size ${o.batchSize ?? 'default'}, partitions ${o.partitions ?? 'default'}. ` +
+      `Rules: ${o.rulesPath ?? 'default (§4.3)'}. ${batchSizeText(report)}, partitions ${o.partitions ?? 'default'}. ` +
       `${o.warmup} warm-up run(s) per mode and size (not counted), then ${o.runs} counted run(s), interleaved and rotated; medians with min–max.`,
     '',
     summaryTable(report),
