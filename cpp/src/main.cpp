@@ -42,7 +42,7 @@ bool parse_positive(const std::string& s, long long max, long long* out) {
 
 int main(int argc, char** argv) {
   std::string input, out_dir, rules_path, control_url, name = "monolith";
-  long long threads = 0, batch = 8192, partitions = 0;
+  long long threads = 0, batch = 32768, partitions = 0;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {

@@ -13,7 +13,7 @@ struct PipelineOptions {
   std::string out_dir;
   Rules rules;
   int threads = 1;
-  std::size_t batch_size = 8192;
+  std::size_t batch_size = 32768;
   int partitions = 1;
   std::size_t chunk_bytes = 4u << 20;  // read size; a line > 1 MiB never needs more than this
 };

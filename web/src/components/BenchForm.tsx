@@ -110,7 +110,7 @@ export function BenchForm() {
         <Field label="Scaling sweep">{text("scaling", "bench-scaling", "e.g. 1,2,4,8")}</Field>
       </div>
       <p className="-mt-1 text-[11px] leading-snug text-slate-500">
-        0 = the engine's default (batch: 8,192 lines for both; partitions: monolith one per core, split 1). Scaling: partition counts to sweep on the
+        0 = the engine's default (batch: 32,768 lines for both; partitions: monolith one per core, split 1). Scaling: partition counts to sweep on the
         monolith and the split, empty for none.
       </p>
       {!result.ok && (

@@ -56,7 +56,7 @@ export type RunBenchmarkRequest = Message<"runtime.v1.RunBenchmarkRequest"> & {
   distribution: string;
 
   /**
-   * Events per batch for the monolith and the split, 0: each engine's default (monolith 8192, split 10000).
+   * Events per batch for the monolith and the split, 0: the engines' default (32768 lines in both).
    *
    * @generated from field: uint32 batch_size = 4;
    */
