@@ -4,6 +4,8 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { MAX_LINE_BYTES } from './validator.js';
 
+export { MAX_LINE_BYTES };
+
 export interface LineSink {
   /**
    * A non-blank line: bytes [start, end) of `buf`, without `\n` and trailing `\r`. `offset` is
@@ -21,7 +23,8 @@ export interface LineSink {
 
 const CHUNK = 8 * 1024 * 1024;
 
-function isBlank(buf: Buffer, s: number, e: number): boolean {
+/** Whether bytes [s, e) of `buf` are all spaces, tabs or `\r` (a §4.2 blank line). */
+export function isBlank(buf: Buffer, s: number, e: number): boolean {
   for (let i = s; i < e; i++) {
     const c = buf[i];
     if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return false;

@@ -4,7 +4,8 @@
 // can be replayed from its offsets.
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { LineSink } from "@modular-runtime/pipeline/line-reader";
+import { isBlank, MAX_LINE_BYTES, type FramePosition, type LineSink } from "@modular-runtime/pipeline/line-reader";
+import { closeSync, openSync, readSync } from "node:fs";
 import { DeadLetterReason, type BatchSchema } from "@modular-runtime/proto/pipeline/v1/pipeline";
 
 export type BatchInit = MessageInitShape<typeof BatchSchema>;
@@ -17,6 +18,8 @@ export interface BatcherOptions {
   now?: () => number;
   /** Resuming after a checkpoint: where the first batch starts, and its trace id. */
   start?: { offset: number; line: number; trace: bigint };
+  /** Bytes per read of `frameFile` (which needs it): its line-data buffers get room for a read. */
+  readBytes?: number;
 }
 
 const ONE_MIB = 1024 * 1024;
@@ -51,17 +54,22 @@ export class Batcher implements LineSink {
   private firstOffset = 0;
   private firstLine = 1;
   private nextTrace = 1n;
+  /** The last non-blank line framed (a line or an oversized one), for progress. */
+  lastLineNo = 0;
 
   constructor(private readonly opts: BatcherOptions) {
     this.maxBytes = opts.maxBytes ?? 4 * ONE_MIB;
     this.maxWaitMs = opts.maxWaitMs ?? 50;
     this.now = opts.now ?? Date.now;
-    // A line is at most 1 MiB, so one more line always fits after a batch reaches maxBytes.
-    this.data = Buffer.allocUnsafe(this.maxBytes + ONE_MIB + 2);
+    // A line is at most 1 MiB, so one more line always fits after a batch reaches maxBytes; and
+    // reading in place, the unread start of a line and one more read after that.
+    const room = opts.readBytes === undefined ? 0 : MAX_LINE_BYTES + 1 + opts.readBytes;
+    this.data = Buffer.allocUnsafe(this.maxBytes + ONE_MIB + 2 + room);
     this.lineNos = new Uint32Array(2 * Math.min(opts.batchSize, 16_384));
     if (opts.start) {
       this.firstOffset = opts.start.offset;
       this.firstLine = opts.start.line;
+      this.lastLineNo = opts.start.line - 1;
       this.nextTrace = opts.start.trace;
     }
   }
@@ -73,7 +81,6 @@ export class Batcher implements LineSink {
 
   line(buf: Buffer, start: number, end: number, lineNo: number, offset: number): void {
     if (this.full) this.cut(offset, lineNo - 1);
-    if (this.nonBlank === 0) this.startedAt = this.now();
     // Lines that follow each other in the read buffer, separated by a bare "\n", are copied
     // in one go later (a copy per line costs more than the line's bytes).
     if (buf === this.runBuf && start === this.runEnd + 1 && buf[this.runEnd] === 10) {
@@ -84,7 +91,14 @@ export class Batcher implements LineSink {
       this.runStart = start;
       this.runEnd = end;
     }
-    this.used += end - start + 1;
+    this.count1(lineNo, end - start + 1);
+  }
+
+  /** Books a line of `bytes` (with its newline) into the batch. */
+  private count1(lineNo: number, bytes: number): void {
+    if (this.nonBlank === 0) this.startedAt = this.now();
+    this.lastLineNo = lineNo;
+    this.used += bytes;
     const i = 2 * this.count++;
     if (i + 1 >= this.lineNos.length) {
       const grown = new Uint32Array(this.lineNos.length * 2);
@@ -98,8 +112,107 @@ export class Batcher implements LineSink {
     else if ((this.count & 255) === 0 && this.now() - this.startedAt >= this.maxWaitMs) this.full = true;
   }
 
+  /**
+   * Frames the file at `path` from `from` (a line start) into batches exactly as
+   * `frameFileSteps` feeding `line` and `oversize` does, but reads straight into the line-data
+   * buffer: a line stays where the read put it unless something before it in the batch was left
+   * out (a blank line, a `\r`, an oversized line), and then moves down once; when a batch is
+   * cut, only the bytes not framed yet move to the next buffer. Saves copying every line. One
+   * step per read; returns the number of physical lines; `onBytes` gets the bytes of each read.
+   */
+  *frameFile(path: string, onBytes: (n: number) => void, from: FramePosition = { offset: 0, linesBefore: 0 }): Generator<void, number, void> {
+    const readBytes = this.opts.readBytes;
+    if (readBytes === undefined) throw new Error("Batcher.frameFile needs the readBytes option");
+    this.flushRun();
+    const fd = openSync(path, "r");
+    try {
+      let d = this.data;
+      let r = this.copied; // the next byte not framed yet
+      let filled = r; // the end of the bytes read
+      let at = from.offset; // the file offset of d[r]
+      let lineNo = from.linesBefore;
+      // Inside a line longer than MAX_LINE_BYTES: its bytes are dropped as they come; we only
+      // remember whether all of them were blank.
+      let skipping = false;
+      let skipBlank = true;
+      // One framed line [r, e), its newline (or the end of the file) at `next - 1`.
+      const take = (e: number, next: number) => {
+        if (e > r && d[e - 1] === 0x0d) e--;
+        if (!isBlank(d, r, e)) {
+          if (e - r > MAX_LINE_BYTES) this.oversize(lineNo);
+          else {
+            if (this.full) {
+              // cut as `line` does; what is not framed yet goes along to the next buffer
+              this.cut(at, lineNo - 1);
+              const old = d;
+              d = this.data;
+              filled = old.copy(d, 0, r, filled);
+              e -= r;
+              next -= r;
+              r = 0;
+            }
+            if (r !== this.copied) d.copyWithin(this.copied, r, e);
+            this.copied += e - r;
+            d[this.copied++] = 10;
+            this.count1(lineNo, e - r + 1);
+          }
+        }
+        at += next - r;
+        r = next;
+      };
+      for (;;) {
+        if (d.length - filled < readBytes) {
+          // move the bytes not framed yet down to the end of the batch's lines
+          d.copyWithin(this.copied, r, filled);
+          filled = this.copied + (filled - r);
+          r = this.copied;
+        }
+        const n = readSync(fd, d, filled, readBytes, at + (filled - r));
+        if (n > 0) onBytes(n);
+        filled += n;
+        let view = d.subarray(0, filled);
+        for (;;) {
+          const nl = view.indexOf(10, r);
+          if (nl === -1) break;
+          lineNo++;
+          if (skipping) {
+            skipping = false;
+            if (!(skipBlank && isBlank(d, r, nl))) this.oversize(lineNo);
+            at += nl + 1 - r;
+            r = nl + 1;
+          } else {
+            const before = d;
+            take(nl, nl + 1);
+            if (d !== before) view = d.subarray(0, filled);
+          }
+        }
+        if (n === 0) {
+          if (skipping) {
+            lineNo++;
+            if (!(skipBlank && isBlank(d, r, filled))) this.oversize(lineNo);
+          } else if (r < filled) {
+            lineNo++;
+            take(filled, filled);
+          }
+          return lineNo;
+        }
+        if (skipping || filled - r > MAX_LINE_BYTES + 1) {
+          // Longer than 1 MiB even without a trailing \r: too long unless it is all blank.
+          skipBlank = (skipping ? skipBlank : true) && isBlank(d, r, filled);
+          skipping = true;
+          at += filled - r;
+          filled = r;
+        }
+        yield;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   oversize(lineNo: number): void {
     if (this.nonBlank === 0) this.startedAt = this.now();
+    this.lastLineNo = lineNo;
     this.nonBlank++;
     this.deadLetters.push({
       line: BigInt(lineNo),

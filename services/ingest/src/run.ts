@@ -6,7 +6,6 @@
 
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import { frameFileSteps } from "@modular-runtime/pipeline/line-reader";
 import { RunProgressSchema, type RunComplete, type RunProgress, type RunRequest } from "@modular-runtime/proto/pipeline/v1/pipeline";
 import type { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
 import {
@@ -39,6 +38,8 @@ const FINAL_CODES = new Set([
   Code.Unauthenticated,
   Code.Unimplemented,
 ]);
+/** Reads of the input go straight into batch buffers, this many bytes at a time. */
+const READ_BYTES = 1024 * 1024;
 const RETRY_FIRST_MS = 20;
 const RETRY_MAX_MS = 250;
 
@@ -284,6 +285,7 @@ async function* runAttempt(
   const batcher = new Batcher({
     batchSize: settings.batchSize,
     maxWaitMs: settings.maxWaitMs,
+    readBytes: READ_BYTES,
     start: { offset: from.offset, line: from.line + 1, trace: BigInt(from.nextTrace) },
   });
   const chain = new ChainStream(
@@ -352,26 +354,12 @@ async function* runAttempt(
   };
 
   try {
-    const steps = frameFileSteps(
-      req.inputPath,
-      {
-        line(buf, s, e, lineNo, offset) {
-          linesRead = lineNo;
-          batcher.line(buf, s, e, lineNo, offset);
-        },
-        oversize(lineNo) {
-          linesRead = lineNo;
-          batcher.oversize(lineNo);
-        },
-        chunkDone: () => batcher.chunkDone(),
-      },
-      (n) => (bytesRead += n),
-      { offset: from.offset, linesBefore: from.line },
-    );
+    const steps = batcher.frameFile(req.inputPath, (n) => (bytesRead += n), { offset: from.offset, linesBefore: from.line });
     let physicalLines = 0;
     for (;;) {
       const t0 = process.hrtime.bigint();
       const step = steps.next();
+      linesRead = batcher.lastLineNo;
       if (step.done) {
         physicalLines = step.value;
         batcher.finish(bytesRead, physicalLines);

@@ -1,4 +1,4 @@
-import { frameFile } from "@modular-runtime/pipeline/line-reader";
+import { frameFile, frameFileSteps, type FramePosition } from "@modular-runtime/pipeline/line-reader";
 import { DeadLetterReason } from "@modular-runtime/proto/pipeline/v1/pipeline";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,12 +9,34 @@ import { Batcher, type BatchInit } from "../src/batcher.js";
 const dir = mkdtempSync(join(tmpdir(), "ingest-batcher-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function batchesOf(content: string | Buffer, opts: { batchSize: number; maxBytes?: number }): { batches: BatchInit[]; bytes: number; lines: number } {
+type Framing = "copy" | "in place";
+
+/** Frames a file's content into batches: `copy` = frameFile feeding Batcher.line, `in place` = Batcher.frameFile. */
+function batchesOf(
+  content: string | Buffer,
+  opts: { batchSize: number; maxBytes?: number },
+  framing: Framing = "copy",
+  readBytes = 1024 * 1024,
+): { batches: BatchInit[]; bytes: number; lines: number } {
   const path = join(dir, `in-${Math.random().toString(36).slice(2)}.ndjson`);
   writeFileSync(path, content);
-  const b = new Batcher(opts);
   let bytes = 0;
-  const lines = frameFile(path, b, (n) => (bytes += n));
+  let lines: number;
+  let b: Batcher;
+  if (framing === "copy") {
+    b = new Batcher(opts);
+    lines = frameFile(path, b, (n) => (bytes += n));
+  } else {
+    b = new Batcher({ ...opts, readBytes });
+    const steps = b.frameFile(path, (n) => (bytes += n));
+    for (;;) {
+      const r = steps.next();
+      if (r.done) {
+        lines = r.value;
+        break;
+      }
+    }
+  }
   b.finish(bytes, lines);
   return { batches: b.ready, bytes, lines };
 }
@@ -26,9 +48,9 @@ function raw(b: BatchInit) {
   return { text: Buffer.from(v.data!).toString("utf8"), lineNumbers: [...nums].map(Number) };
 }
 
-describe("Batcher", () => {
+describe.each(["copy", "in place"] as const)("Batcher (%s)", (framing) => {
   it("frames like the reference: blank lines skipped but numbered, \\r dropped, batches cut at batch_size", () => {
-    const { batches, bytes, lines } = batchesOf('{"a":1}\r\n\n  \t\n{"b":2}\n{"c":3}\n\r\n{"d":4}', { batchSize: 2 });
+    const { batches, bytes, lines } = batchesOf('{"a":1}\r\n\n  \t\n{"b":2}\n{"c":3}\n\r\n{"d":4}', { batchSize: 2 }, framing);
     expect(lines).toBe(7);
     expect(batches.map(raw)).toEqual([
       { text: '{"a":1}\n{"b":2}\n', lineNumbers: [1, 4] },
@@ -46,7 +68,7 @@ describe("Batcher", () => {
 
   it("turns a line over 1 MiB into an invalid_json dead letter without sending it", () => {
     const big = `{"x":"${"y".repeat(1024 * 1024)}"}`;
-    const { batches } = batchesOf(`{"a":1}\n${big}\n${" ".repeat(2 * 1024 * 1024)}\n{"b":2}\n`, { batchSize: 10 });
+    const { batches } = batchesOf(`{"a":1}\n${big}\n${" ".repeat(2 * 1024 * 1024)}\n{"b":2}\n`, { batchSize: 10 }, framing);
     expect(batches).toHaveLength(1);
     expect(raw(batches[0]!)).toEqual({ text: '{"a":1}\n{"b":2}\n', lineNumbers: [1, 4] });
     expect(batches[0]!.deadLetters).toEqual([{ line: 2n, reason: DeadLetterReason.INVALID_JSON, detail: "line longer than 1 MiB (1048576 bytes)" }]);
@@ -56,7 +78,7 @@ describe("Batcher", () => {
   it("covers the whole file with consecutive byte and line ranges, and cuts at max bytes", () => {
     const lines = Array.from({ length: 1000 }, (_, i) => (i % 7 === 3 ? "" : `{"i":${i},"pad":"${"p".repeat(i % 50)}"}`));
     const content = lines.join("\n") + "\n";
-    const { batches, bytes } = batchesOf(content, { batchSize: 64, maxBytes: 2000 });
+    const { batches, bytes } = batchesOf(content, { batchSize: 64, maxBytes: 2000 }, framing, 700);
     expect(batches.length).toBeGreaterThan(1000 / 64);
     let offset = 0n;
     let line = 1n;
@@ -77,17 +99,17 @@ describe("Batcher", () => {
     expect(seen).toEqual(lines.flatMap((l, i) => (l === "" ? [] : [i + 1])));
   });
 
-  it("keeps every line intact across the 8 MiB read chunks", () => {
+  it("keeps every line intact across reads", () => {
     const lines = Array.from({ length: 300_000 }, (_, i) => (i % 1000 === 7 ? "" : `{"i":${i},"p":"${"x".repeat(i % 120)}"}${i % 13 === 0 ? "\r" : ""}`));
-    const { batches } = batchesOf(lines.join("\n"), { batchSize: 7000 });
+    const { batches } = batchesOf(lines.join("\n"), { batchSize: 7000 }, framing);
     const expected = lines.filter((l) => l !== "").map((l) => l.replace(/\r$/, "") + "\n").join("");
     expect(batches.map((b) => raw(b).text).join("") === expected).toBe(true);
     expect(batches.flatMap((b) => raw(b).lineNumbers)).toEqual(lines.flatMap((l, i) => (l === "" ? [] : [i + 1])));
   }, 60_000); // comparing 300k lines takes seconds on a busy 2-core machine
 
   it("sends nothing for an empty or all-blank file", () => {
-    expect(batchesOf("", { batchSize: 5 }).batches).toEqual([]);
-    expect(batchesOf("\n \n\t\r\n", { batchSize: 5 }).batches).toEqual([]);
+    expect(batchesOf("", { batchSize: 5 }, framing).batches).toEqual([]);
+    expect(batchesOf("\n \n\t\r\n", { batchSize: 5 }, framing).batches).toEqual([]);
   });
 
   it("cuts a partly filled batch once its first line has waited max_wait_ms", () => {
@@ -125,5 +147,67 @@ describe("Batcher", () => {
     expect(dataOf(fourth!).buffer).toBe(dataOf(first!).buffer);
     expect([third, fourth].map((x) => raw(x!).text)).toEqual(['{"c":3}\n', '{"d":4}\n']);
     expect(raw(second!).text).toBe('{"b":2}\n'); // untouched: never recycled
+  });
+});
+
+describe("Batcher.frameFile (in place)", () => {
+  const MiB = 1024 * 1024;
+  const run = (path: string, opts: { batchSize: number; maxBytes?: number }, from: FramePosition, readBytes?: number) => {
+    const b = new Batcher({ ...opts, readBytes, start: { offset: from.offset, line: from.linesBefore + 1, trace: 1n } });
+    let bytes = from.offset;
+    const steps = readBytes === undefined
+      ? frameFileSteps(path, b, (n) => (bytes += n), from)
+      : b.frameFile(path, (n) => (bytes += n), from);
+    let lines = 0;
+    for (;;) {
+      const r = steps.next();
+      if (r.done) {
+        lines = r.value;
+        break;
+      }
+    }
+    b.finish(bytes, lines);
+    const batches = b.ready.map((x) => ({ meta: x.meta, counters: x.counters, deadLetters: x.deadLetters, ...raw(x) }));
+    return { batches, lines, bytes, lastLineNo: b.lastLineNo };
+  };
+
+  it("makes exactly the batches of the copying path, for any read size, batch size, resume point", () => {
+    // Every case §4.2 framing has: blank lines of every kind, CRLF, a last line without a newline,
+    // lines over 1 MiB (blank or not, at the end of the file, exactly at the limit with a \r).
+    const pieces = [
+      '{"a":1}', "", "  \t", "\r", '{"b":"' + "x".repeat(40) + '"}\r', '{"c":3}', "   {\"d\":4}  ",
+      "o".repeat(MiB + 1), " ".repeat(MiB + 5), "p".repeat(MiB) + "\r", "q".repeat(MiB - 1),
+    ];
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let round = 0; round < 8; round++) {
+      // even rounds: small lines only, read a few bytes at a time; odd: with the big lines
+      const big = round % 2 === 1;
+      const lines = Array.from({ length: 60 + rnd(60) }, () => (big && rnd(8) === 0 ? pieces[7 + rnd(4)]! : pieces[rnd(7)]!));
+      const content = lines.join("\n") + (round % 4 < 2 ? "\n" : "") + (round === 7 ? "r".repeat(MiB + 2) : "");
+      const path = join(dir, `eq-${round}.ndjson`);
+      writeFileSync(path, content);
+      // a resume point: the start of a line in the file
+      const k = rnd(lines.length);
+      const from = { offset: Buffer.byteLength(lines.slice(0, k).map((l) => l + "\n").join("")), linesBefore: k };
+      for (const opts of [{ batchSize: 3 }, { batchSize: 1000, maxBytes: 64 }, { batchSize: 1_000_000 }]) {
+        for (const start of [{ offset: 0, linesBefore: 0 }, from]) {
+          const want = run(path, opts, start);
+          for (const readBytes of big ? [65_536, 300_001, MiB] : [1, 7, 64, 4096]) {
+            expect(run(path, opts, start, readBytes), `round ${round} ${JSON.stringify(opts)} from ${start.offset} reads of ${readBytes}`).toEqual(want);
+          }
+        }
+      }
+    }
+  }, 120_000);
+
+  it("leaves a clean file's lines where the read put them: batch data are the file's bytes", () => {
+    const lines = Array.from({ length: 5000 }, (_, i) => `{"i":${i}}`);
+    const content = lines.join("\n") + "\n";
+    const { batches } = batchesOf(content, { batchSize: 1000 }, "in place", 4096);
+    expect(batches).toHaveLength(5);
+    expect(batches.map((b) => raw(b).text).join("")).toBe(content);
+    // each batch's bytes are one slice of the file: its offsets say which
+    for (const b of batches) expect(raw(b).text).toBe(content.slice(Number(b.meta!.firstOffset), Number(b.meta!.endOffset)));
   });
 });
