@@ -23,9 +23,12 @@ import { Batcher } from "./batcher.js";
 import { ChainStream } from "./chain.js";
 
 // batchSize: the monolith's default too, so a benchmark with defaults compares equal batches.
+// 32,768 lines (~4 MB): every hop has a cost per batch (a Python thread hand-off, a Go
+// dispatch, a stream message), which 8,192-line batches paid four times as often (the split
+// used 8.9 instead of 6.3 CPU-s for 10M events; the monolith is as fast at either size).
 // window: batches in flight to parse. Parse is the chain's busiest stage, so batches queue in
-// front of it: 3 keeps it busy (throughput as with 8) with less queueing (p99 batch latency ~45
-// instead of ~70 ms at 3M events on the 2-core machine).
+// front of it: 3 keeps it busy (throughput as with 8) with less queueing (with 8,192-line
+// batches: p99 batch latency ~45 instead of ~70 ms at 3M events on the 2-core machine).
 export const DEFAULTS = { batchSize: 32_768, window: 3, maxWaitMs: 50, checkpointIntervalMs: 500, recoveryTimeoutMs: 30_000, progressIntervalMs: 1000 };
 export const LIMITS = { batchSize: 1_000_000, window: 1024, maxWaitMs: 60_000, checkpointIntervalMs: 3_600_000, recoveryTimeoutMs: 3_600_000, progressIntervalMs: 60_000 };
 /** Codes that say the run itself is wrong: retrying cannot help. */
