@@ -24,17 +24,23 @@ pub struct Parsed {
 /// A small open-addressing hash table from byte strings to dictionary indexes. Keys of up to
 /// 16 bytes are held in the slots themselves (a lookup touches one slot, not the input), longer
 /// ones are compared through their entry. An entry is a range of the batch's input (no copy,
-/// no reference count) or, for a decoded escaped string, of the dictionary's own arena.
+/// no reference count) or, for a decoded escaped string, of the dictionary's own arena; it also
+/// keeps the packed key, so short entries are written out without touching the input again
+/// (the first occurrence of a user is anywhere in a batch of several MiB: a cache miss each).
 struct Dict {
     slots: Vec<Slot>,
-    mask: usize,
+    /// 64 - log2(slots.len()): a slot index is the top bits of the hash.
+    shift: u32,
     entries: Vec<Entry>,
     arena: Vec<u8>,
 }
 
-/// A dictionary entry: `len` bytes at `start` of the input, or of the arena when `arena`.
+/// A dictionary entry: `len` bytes at `start` of the input, or of the arena when `arena`;
+/// `k0`/`k1` as in its slot.
 #[derive(Clone, Copy)]
 struct Entry {
+    k0: u64,
+    k1: u64,
     start: u32,
     len: u32,
     arena: bool,
@@ -50,9 +56,20 @@ struct Slot {
     idx: u32,
 }
 
+/// A key looked up (packed and hashed) but not yet resolved: the table slot it starts at has
+/// been prefetched, so resolving it a little later (after the next line is validated) does not
+/// wait for memory.
+#[derive(Clone, Copy)]
+struct Probe {
+    k0: u64,
+    k1: u64,
+    len: u32,
+    hash: u64,
+}
+
 #[inline(always)]
 fn fmix(mut h: u64) -> u64 {
-    // murmur3's fmix64: table indexes use the low bits.
+    // murmur3's fmix64.
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
@@ -61,7 +78,8 @@ fn fmix(mut h: u64) -> u64 {
 }
 
 /// The packed form of a key: for up to 16 bytes, (two possibly overlapping little-endian loads,
-/// which together with the length determine the key); longer keys get a hash and (hash, 0).
+/// which together with the length determine the key, see [`unpack`]); longer keys get a hash
+/// and (hash, 0).
 #[inline(always)]
 fn pack(key: &[u8]) -> (u64, u64) {
     let n = key.len();
@@ -85,14 +103,50 @@ fn pack(key: &[u8]) -> (u64, u64) {
     }
 }
 
+/// The key of up to 16 bytes that [`pack`] made `(k0, k1)` of, in the first `n` bytes.
+#[inline(always)]
+fn unpack(k0: u64, k1: u64, n: usize) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    match n {
+        0 => {}
+        1..=3 => {
+            b[0] = k0 as u8;
+            b[n / 2] = (k0 >> 8) as u8;
+            b[n - 1] = (k0 >> 16) as u8;
+        }
+        4..=7 => {
+            b[n - 4..n].copy_from_slice(&((k0 >> 32) as u32).to_le_bytes());
+            b[..4].copy_from_slice(&(k0 as u32).to_le_bytes());
+        }
+        _ => {
+            b[n - 8..n].copy_from_slice(&k1.to_le_bytes());
+            b[..8].copy_from_slice(&k0.to_le_bytes());
+        }
+    }
+    b
+}
+
+/// One multiply: the table index is taken from the top bits.
 #[inline(always)]
 fn slot_hash(k0: u64, k1: u64, len: usize) -> u64 {
-    fmix(k0 ^ k1.rotate_left(29) ^ (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    (k0 ^ k1.rotate_left(29) ^ (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0xff51_afd7_ed55_8ccd)
+}
+
+#[inline(always)]
+fn prefetch<T>(p: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults and reads nothing into the program.
+    unsafe {
+        use std::arch::x86_64::*;
+        _mm_prefetch(p as *const T as *const i8, _MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 impl Dict {
     fn new() -> Self {
-        Dict { slots: vec![Slot::default(); 64], mask: 63, entries: Vec::new(), arena: Vec::new() }
+        Dict { slots: vec![Slot::default(); 64], shift: 64 - 6, entries: Vec::new(), arena: Vec::new() }
     }
 
     #[inline(always)]
@@ -101,13 +155,30 @@ impl Dict {
         if e.arena { &self.arena[s..s + n] } else { &input[s..s + n] }
     }
 
+    /// Packs and hashes `key` and prefetches the slot its search starts at.
+    #[inline(always)]
+    fn probe(&self, key: &[u8]) -> Probe {
+        let (k0, k1) = pack(key);
+        let hash = slot_hash(k0, k1, key.len());
+        prefetch(&self.slots[(hash >> self.shift) as usize]);
+        Probe { k0, k1, len: key.len() as u32, hash }
+    }
+
     /// The index of `key`, added when new. `at`: where `key` starts in `input` (None: it is
     /// not in the input, e.g. a decoded escaped string; it is copied to the arena).
     #[inline(always)]
     fn intern(&mut self, key: &[u8], at: Option<usize>, input: &[u8]) -> u32 {
-        let n = key.len();
-        let (k0, k1) = pack(key);
-        let mut i = slot_hash(k0, k1, n) as usize & self.mask;
+        let p = self.probe(key);
+        self.resolve(p, key, at, input)
+    }
+
+    /// [`Dict::intern`] of the key `p` was made of.
+    #[inline(always)]
+    fn resolve(&mut self, p: Probe, key: &[u8], at: Option<usize>, input: &[u8]) -> u32 {
+        let Probe { k0, k1, len, hash } = p;
+        let n = len as usize;
+        let mask = self.slots.len() - 1;
+        let mut i = (hash >> self.shift) as usize;
         loop {
             let s = self.slots[i];
             if s.idx == 0 {
@@ -115,24 +186,24 @@ impl Dict {
             }
             if s.k0 == k0
                 && s.k1 == k1
-                && s.len as usize == n
+                && s.len == len
                 && (n <= 16 || self.bytes(input, self.entries[s.idx as usize - 1]) == key)
             {
                 return s.idx - 1;
             }
-            i = (i + 1) & self.mask;
+            i = (i + 1) & mask;
         }
         let idx = self.entries.len() as u32;
         let entry = match at {
-            Some(start) => Entry { start: start as u32, len: n as u32, arena: false },
+            Some(start) => Entry { k0, k1, start: start as u32, len, arena: false },
             None => {
                 let start = self.arena.len();
                 self.arena.extend_from_slice(key);
-                Entry { start: start as u32, len: n as u32, arena: true }
+                Entry { k0, k1, start: start as u32, len, arena: true }
             }
         };
         self.entries.push(entry);
-        self.slots[i] = Slot { k0, k1, len: n as u32, idx: idx + 1 };
+        self.slots[i] = Slot { k0, k1, len, idx: idx + 1 };
         if self.entries.len() * 2 > self.slots.len() {
             self.grow();
         }
@@ -142,11 +213,12 @@ impl Dict {
     fn grow(&mut self) {
         let n = self.slots.len() * 2;
         let old = std::mem::replace(&mut self.slots, vec![Slot::default(); n]);
-        self.mask = n - 1;
+        self.shift -= 1;
+        let mask = n - 1;
         for s in old.into_iter().filter(|s| s.idx != 0) {
-            let mut i = slot_hash(s.k0, s.k1, s.len as usize) as usize & self.mask;
+            let mut i = (slot_hash(s.k0, s.k1, s.len as usize) >> self.shift) as usize;
             while self.slots[i].idx != 0 {
-                i = (i + 1) & self.mask;
+                i = (i + 1) & mask;
             }
             self.slots[i] = s;
         }
@@ -156,7 +228,7 @@ impl Dict {
     fn reset(&mut self) {
         if self.slots.len() > 1 << 18 {
             self.slots = vec![Slot::default(); 64];
-            self.mask = 63;
+            self.shift = 64 - 6;
         } else {
             self.slots.fill(Slot::default());
         }
@@ -182,8 +254,21 @@ impl Dict {
 
     fn encode_field(&self, key: u8, input: &[u8], out: &mut Vec<u8>) {
         for &e in &self.entries {
-            out.push(key);
-            encode_varint(e.len as u64, out);
+            let n = e.len as usize;
+            if n < 128 {
+                out.push(key);
+                out.push(n as u8); // a one-byte varint
+                if n <= 16 {
+                    // From the packed key: one 16-byte store, then cut to its length.
+                    let l = out.len();
+                    out.extend_from_slice(&unpack(e.k0, e.k1, n));
+                    out.truncate(l + n);
+                    continue;
+                }
+            } else {
+                out.push(key);
+                encode_varint(n as u64, out);
+            }
             out.extend_from_slice(self.bytes(input, e));
         }
     }
@@ -306,6 +391,10 @@ impl BatchParser {
         let mut n_valid: u32 = 0;
         let mut pos = 0usize;
         let mut i = 0usize;
+        // The user of the last valid line, looked up (its slot prefetched) but resolved only
+        // after the next line is validated, which hides the table's cache misses; users are
+        // still interned in line order, so the dictionary is the same.
+        let mut pending: Option<(Probe, usize)> = None;
         while pos < buf.len() {
             if i == count {
                 return Err(Self::miscounted(raw));
@@ -315,14 +404,24 @@ impl BatchParser {
                 Ok(ev) => {
                     self.ts.extend_from_slice(&ev.epoch.to_le_bytes());
                     self.value.extend_from_slice(&ev.value.to_le_bytes());
-                    let at = |l: Loc| match l {
-                        Loc::Input(s, _) => Some(s),
-                        Loc::Scratch => None,
+                    let t = match ev.type_loc {
+                        Loc::Input(s, e) => self.types.intern(&buf[s..e], Some(s), buf),
+                        Loc::Scratch => self.types.intern(self.validator.type_bytes(buf, &ev), None, buf),
                     };
-                    let t = self.types.intern(self.validator.type_bytes(buf, &ev), at(ev.type_loc), buf);
-                    let u = self.users.intern(self.validator.user_bytes(buf, &ev), at(ev.user_loc), buf);
                     self.type_index.extend_from_slice(&t.to_le_bytes());
-                    self.user_index.extend_from_slice(&u.to_le_bytes());
+                    if let Some((p, s)) = pending.take() {
+                        let u = self.users.resolve(p, &buf[s..s + p.len as usize], Some(s), buf);
+                        self.user_index.extend_from_slice(&u.to_le_bytes());
+                    }
+                    match ev.user_loc {
+                        Loc::Input(s, e) => pending = Some((self.users.probe(&buf[s..e]), s)),
+                        Loc::Scratch => {
+                            // Decoded into the validator's scratch buffer, which the next line
+                            // overwrites: resolved now.
+                            let u = self.users.intern(self.validator.user_bytes(buf, &ev), None, buf);
+                            self.user_index.extend_from_slice(&u.to_le_bytes());
+                        }
+                    }
                     n_valid += 1;
                 }
                 Err(inv) => {
@@ -332,6 +431,10 @@ impl BatchParser {
             }
             pos = nl + 1;
             i += 1;
+        }
+        if let Some((p, s)) = pending.take() {
+            let u = self.users.resolve(p, &buf[s..s + p.len as usize], Some(s), buf);
+            self.user_index.extend_from_slice(&u.to_le_bytes());
         }
         if i != count {
             return Err(Self::miscounted(raw));
@@ -402,7 +505,8 @@ impl BatchParser {
             + encoded_len_varint(events_len as u64)
             + events_len;
         let total = 1 + encoded_len_varint(batch_len as u64) + batch_len;
-        let mut out = Vec::with_capacity(total);
+        // (+ 16: short dictionary entries are written with a 16-byte store, then cut.)
+        let mut out = Vec::with_capacity(total + 16);
         // StageRequest.batch (2)
         out.push(key(2, KEY_LEN));
         encode_varint(batch_len as u64, &mut out);

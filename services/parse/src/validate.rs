@@ -71,6 +71,7 @@ pub struct Validator {
     ts_buf: Vec<u8>,
     key_buf: Vec<u8>,
     dates: DateCache,
+    tails: TailCache,
 }
 
 /// Recently seen valid `YYYY-MM-DD` prefixes and their day numbers (direct-mapped): the events
@@ -1119,6 +1120,225 @@ fn plain_tail<const SPACES: bool>(buf: &[u8], start: usize, end: usize, q: &Quot
     }
 }
 
+// ------------------------------------------------------------------------------------------
+// Tail templates: the members after "value" mostly repeat their shape from line to line
+// (`,"metadata":{"src":"…","session":…}}`), only the contents of string values and the digits
+// of integers change. A template is the tail of a line that `plain_tail` accepted, cut into
+// literal bytes and holes: the contents of a string value (between its quotes, which stay
+// literal) and an integer literal (`-?(0|[1-9][0-9]*)`); keys, punctuation, spaces, `true`/
+// `false`/`null` and other numbers are literal. A line (no escapes, controls or non-ASCII: its
+// string contents end at the next quote) whose tail is those literals with a string content and
+// an integer in the holes is the same sequence of JSON tokens with other string contents and
+// other integers, so it is valid JSON too, with the same keys at the top level (none of the
+// four). Anything else — another shape, a number that is not a plain integer where the hole
+// is, a leading zero, a quote too many — does not match, and `plain_tail` decides.
+
+/// Literal pieces per template, at most (a longer tail is not made a template).
+const TAIL_SEGS: usize = 8;
+/// Bytes per literal piece, at most (a multiple of 16: pieces are compared 16 bytes at a time).
+const TAIL_LIT: usize = 48;
+/// Templates kept; when all are used a new one replaces the last (the least used: a template
+/// that matches moves one place forward).
+const TAIL_TEMPLATES: usize = 8;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Hole {
+    /// The contents of a string value: up to the next quote.
+    Str,
+    /// An integer literal.
+    Int,
+    /// The end of the line.
+    End,
+}
+
+/// A literal piece (`len` bytes of `lit`, the rest zero) and what follows it.
+#[derive(Clone, Copy)]
+struct Seg {
+    lit: [u8; TAIL_LIT],
+    len: u8,
+    then: Hole,
+}
+
+#[derive(Clone, Copy)]
+struct TailTemplate {
+    segs: [Seg; TAIL_SEGS],
+    n: u8,
+}
+
+#[derive(Default)]
+struct TailCache {
+    templates: Vec<TailTemplate>,
+    /// The templates' indexes in the order they are tried.
+    order: Vec<u8>,
+    /// Tails `plain_tail` had to check (a template is made from one in 16 of them).
+    misses: u32,
+}
+
+/// Whether `buf[p..p + n]` (which must end by `end`) equals `lit[..n]`.
+#[inline(always)]
+fn lit_eq(buf: &[u8], p: usize, end: usize, lit: &[u8; TAIL_LIT], n: usize) -> bool {
+    if p + n > end {
+        return false;
+    }
+    let mut i = 0;
+    while i < n {
+        let m = (n - i).min(16);
+        let at = p + i;
+        if at + 16 <= buf.len() {
+            let a: &[u8; 16] = buf[at..at + 16].try_into().unwrap();
+            let b: &[u8; 16] = lit[i..i + 16].try_into().unwrap();
+            if !eq_mask16(a, b) & ((1u32 << m) - 1) != 0 {
+                return false;
+            }
+        } else if buf[at..at + m] != lit[i..i + m] {
+            return false;
+        }
+        i += 16;
+    }
+    true
+}
+
+/// Bit i set when `a[i] == b[i]`.
+#[inline(always)]
+fn eq_mask16(a: &[u8; 16], b: &[u8; 16]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline; the loads read the 16 bytes of a and b.
+        unsafe {
+            let va = _mm_loadu_si128(a.as_ptr() as *const __m128i);
+            let vb = _mm_loadu_si128(b.as_ptr() as *const __m128i);
+            _mm_movemask_epi8(_mm_cmpeq_epi8(va, vb)) as u32
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        (0..16).fold(0u32, |m, i| m | ((a[i] == b[i]) as u32) << i)
+    }
+}
+
+/// The end of the integer literal `-?(0|[1-9][0-9]*)` at `buf[p]` (the line ends at `end`), or
+/// None when there is none (a leading zero followed by digits counts as none).
+#[inline(always)]
+fn int_hole(buf: &[u8], p: usize, end: usize) -> Option<usize> {
+    let ds = p + (p < end && buf[p] == b'-') as usize;
+    let n = digit_run(buf, ds, end);
+    if n == 0 || (n > 1 && buf[ds] == b'0') {
+        return None;
+    }
+    Some(ds + n)
+}
+
+impl TailTemplate {
+    /// Whether the tail `buf[p..end]` of the line starting at `start` (quotes `q`) is this
+    /// template with a string content or an integer in each hole.
+    #[inline(always)]
+    fn matches(&self, buf: &[u8], start: usize, end: usize, q: &Quotes, mut p: usize) -> bool {
+        for seg in &self.segs[..self.n as usize] {
+            let n = seg.len as usize;
+            if !lit_eq(buf, p, end, &seg.lit, n) {
+                return false;
+            }
+            p += n;
+            match seg.then {
+                // The closing quote starts the next literal.
+                Hole::Str => match q.next(p - start) {
+                    Some(c) => p = start + c,
+                    None => return false,
+                },
+                Hole::Int => match int_hole(buf, p, end) {
+                    Some(e) => p = e,
+                    None => return false,
+                },
+                Hole::End => return p == end,
+            }
+        }
+        false
+    }
+
+    /// The template of the tail `buf[p..end]`, which `plain_tail` accepted (so it is valid
+    /// JSON: every quote outside a string opens one, every `-` or digit outside a string starts
+    /// a number), or None when it has too many or too long pieces.
+    fn make(buf: &[u8], start: usize, end: usize, q: &Quotes, p: usize) -> Option<TailTemplate> {
+        let b = &buf[..end];
+        let mut t = TailTemplate { segs: [Seg { lit: [0; TAIL_LIT], len: 0, then: Hole::End }; TAIL_SEGS], n: 0 };
+        let push = |t: &mut TailTemplate, lit: &[u8], then: Hole| -> Option<()> {
+            if lit.len() > TAIL_LIT || t.n as usize == TAIL_SEGS {
+                return None;
+            }
+            let seg = &mut t.segs[t.n as usize];
+            seg.lit[..lit.len()].copy_from_slice(lit);
+            seg.len = lit.len() as u8;
+            seg.then = then;
+            t.n += 1;
+            Some(())
+        };
+        let mut lit_start = p;
+        let mut i = p;
+        while i < end {
+            match b[i] {
+                b'"' => {
+                    let close = start + q.next(i + 1 - start)?;
+                    let mut j = close + 1;
+                    while j < end && b[j] == b' ' {
+                        j += 1;
+                    }
+                    if j >= end || b[j] != b':' {
+                        // A string value: its contents are a hole.
+                        push(&mut t, &b[lit_start..=i], Hole::Str)?;
+                        lit_start = close;
+                    }
+                    i = close + 1;
+                }
+                b'-' | b'0'..=b'9' => {
+                    let mut s = Scanner { b, full: buf, p: i, e: end };
+                    let integer = s.scan_number().ok()?;
+                    if integer {
+                        push(&mut t, &b[lit_start..i], Hole::Int)?;
+                        lit_start = s.p;
+                    }
+                    i = s.p;
+                }
+                _ => i += 1,
+            }
+        }
+        push(&mut t, &b[lit_start..end], Hole::End)?;
+        Some(t)
+    }
+}
+
+impl TailCache {
+    /// Whether the tail matches one of the templates.
+    #[inline(always)]
+    fn matches(&mut self, buf: &[u8], start: usize, end: usize, q: &Quotes, p: usize) -> bool {
+        let templates = &self.templates;
+        match self.order.iter().position(|&t| templates[t as usize].matches(buf, start, end, q, p)) {
+            Some(0) => true,
+            Some(i) => {
+                self.order.swap(i - 1, i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// After `plain_tail` accepted the tail: now and then, make it a template.
+    #[cold]
+    fn learn(&mut self, buf: &[u8], start: usize, end: usize, q: &Quotes, p: usize) {
+        self.misses = self.misses.wrapping_add(1);
+        if self.misses % 16 != 1 {
+            return;
+        }
+        let Some(t) = TailTemplate::make(buf, start, end, q, p) else { return };
+        if self.templates.len() < TAIL_TEMPLATES {
+            self.order.push(self.templates.len() as u8);
+            self.templates.push(t);
+        } else {
+            self.templates[self.order[TAIL_TEMPLATES - 1] as usize] = t;
+        }
+    }
+}
+
 impl Validator {
     /// The fast path (see above): `Some(event)` for a line of the common shape that the full
     /// scanner accepts with exactly these fields; None when the line has another shape (valid
@@ -1139,7 +1359,9 @@ impl Validator {
     /// are one vector pass.
     #[inline]
     pub fn validate_line(&mut self, buf: &[u8], start: usize) -> (usize, Result<Event, Invalid>) {
-        let mut q = [0u64; FAST_MAX / 64];
+        // Filled in place and passed by reference: a copy (four u64 stores read back as two
+        // 16-byte loads) stalled on store forwarding.
+        let mut q = Quotes([0u64; FAST_MAX / 64]);
         let mut spaces = 0u64;
         let mut k = 0;
         let end = loop {
@@ -1151,7 +1373,7 @@ impl Validator {
                 if bad & keep != 0 {
                     return (end, self.validate_full(buf, start, end));
                 }
-                q[k >> 6] = quotes & keep;
+                q.0[k >> 6] = quotes & keep;
                 spaces |= sp & keep;
                 break end;
             }
@@ -1160,11 +1382,11 @@ impl Validator {
                 let end = from + memchr::memchr(b'\n', &buf[from..]).expect("the line ends with a newline");
                 return (end, self.validate_full(buf, start, end));
             }
-            q[k >> 6] = quotes;
+            q.0[k >> 6] = quotes;
             spaces |= sp;
             k += 64;
         };
-        let ev = match self.fast_core(buf, start, end, &Quotes(q), spaces != 0) {
+        let ev = match self.fast_core(buf, start, end, &q, spaces != 0) {
             Some(ev) => Ok(ev),
             None => self.validate_full(buf, start, end),
         };
@@ -1211,12 +1433,16 @@ impl Validator {
         }
         let value = int32_literal(&l[vs..ve])?;
         // The other members: any key but the four (a repeated one is the full scanner's case).
-        let tail_ok = match spaces {
-            false => plain_tail::<false>(buf, start, end, q, start + ve),
-            true => plain_tail::<true>(buf, start, end, q, start + ve),
-        };
-        if !tail_ok {
-            return None;
+        let tp = start + ve;
+        if !self.tails.matches(buf, start, end, q, tp) {
+            let tail_ok = match spaces {
+                false => plain_tail::<false>(buf, start, end, q, tp),
+                true => plain_tail::<true>(buf, start, end, q, tp),
+            };
+            if !tail_ok {
+                return None;
+            }
+            self.tails.learn(buf, start, end, q, tp);
         }
         let epoch = parse_ts_cached(&l[ts_s..ts_e], &mut self.dates)?;
         Some(Event {
@@ -1225,5 +1451,96 @@ impl Validator {
             type_loc: Loc::Input(start + ty_s, start + ty_e),
             user_loc: Loc::Input(start + us_s, start + us_e),
         })
+    }
+}
+
+#[cfg(test)]
+mod tail_template_tests {
+    use super::*;
+
+    /// The quote map of a whole line `l` (no escapes, controls or non-ASCII) and where its tail
+    /// starts (after `"value":<int>`).
+    fn line(l: &str) -> (Vec<u8>, Quotes, usize) {
+        let mut buf = l.as_bytes().to_vec();
+        let (q, _) = plain_quotes(&buf, 0, buf.len()).expect("a plain line");
+        let v = l.find("\"value\":").unwrap() + 8;
+        let tp = int_hole(&buf, v, buf.len()).unwrap();
+        buf.extend_from_slice(b"\n\"}]0123456789 trailing bytes");
+        (buf, q, tp)
+    }
+
+    fn template(l: &str) -> TailTemplate {
+        let (buf, q, tp) = line(l);
+        let end = l.len();
+        assert!(plain_tail::<true>(&buf, 0, end, &q, tp), "not a tail plain_tail accepts: {l}");
+        TailTemplate::make(&buf, 0, end, &q, tp).expect("a template")
+    }
+
+    fn matches(t: &TailTemplate, l: &str) -> bool {
+        let (buf, q, tp) = line(l);
+        let m = t.matches(&buf, 0, l.len(), &q, tp);
+        // A match is only ever a tail plain_tail accepts too.
+        if m {
+            assert!(plain_tail::<true>(&buf, 0, l.len(), &q, tp), "template matched a tail plain_tail rejects: {l}");
+        }
+        m
+    }
+
+    const HEAD: &str = r#"{"ts":"2026-01-01T00:00:10Z","type":"a","user":"b","value":1"#;
+
+    #[test]
+    fn string_contents_and_integers_are_holes_everything_else_is_literal() {
+        let t = template(&format!(r#"{HEAD},"m":{{"s":"ios","n":278596,"f":1.5,"b":true,"a":["x",-3]}}}}"#));
+        let take = [
+            r#","m":{"s":"android","n":-0,"f":1.5,"b":true,"a":["",12]}}"#,
+            r#","m":{"s":"}},{:[","n":0,"f":1.5,"b":true,"a":["y z",-2147483649]}}"#,
+            r#","m":{"s":"ios","n":99999999999999999999,"f":1.5,"b":true,"a":["x",-3]}}"#,
+        ];
+        for tail in take {
+            assert!(matches(&t, &format!("{HEAD}{tail}")), "should match: {tail}");
+        }
+        let decline = [
+            r#","m":{"s":"ios","n":0278596,"f":1.5,"b":true,"a":["x",-3]}}"#, // leading zero
+            r#","m":{"s":"ios","n":-,"f":1.5,"b":true,"a":["x",-3]}}"#,       // bare minus
+            r#","m":{"s":"ios","n":2.5,"f":1.5,"b":true,"a":["x",-3]}}"#,     // a fraction
+            r#","m":{"s":"ios","n":2e5,"f":1.5,"b":true,"a":["x",-3]}}"#,     // an exponent
+            r#","m":{"s":"ios","n":1,"f":1.6,"b":true,"a":["x",-3]}}"#,       // other literal number
+            r#","m":{"s":"ios","n":1,"f":1.5,"b":false,"a":["x",-3]}}"#,      // other literal
+            r#","m":{"s":"i"os","n":1,"f":1.5,"b":true,"a":["x",-3]}}"#,      // a quote too many
+            r#","m":{"s":ios,"n":1,"f":1.5,"b":true,"a":["x",-3]}}"#,         // not a string
+            r#","m":{"s":"ios","n":1,"f":1.5,"b":true,"a":["x",-3]}}}"#,      // trailing brace
+            r#","m":{"s":"ios","n":1,"f":1.5,"b":true,"a":["x",-3]} "#,       // one brace short
+            r#","m":{"s":"ios","n":1,"f":1.5,"b":true,"a":["x",-3]"#,         // truncated
+            r#","ts":{"s":"ios","n":1,"f":1.5,"b":true,"a":["x",-3]}}"#,      // another key
+            r#","m":{"s":"ios","n":1,"f":1.5,"b":true,"a":["x",-3,4]}}"#,     // another shape
+            r#","m":{"s":"ios", "n":1,"f":1.5,"b":true,"a":["x",-3]}}"#,      // a space
+        ];
+        for tail in decline {
+            assert!(!matches(&t, &format!("{HEAD}{tail}")), "should not match: {tail}");
+        }
+    }
+
+    #[test]
+    fn keys_stay_literal_and_spaces_are_kept() {
+        let t = template(&format!(r#"{HEAD} , "k" : "v" , "n" : [ 1 , "w" ] }} "#));
+        assert!(matches(&t, &format!(r#"{HEAD} , "k" : "other" , "n" : [ -20 , "" ] }} "#)));
+        assert!(!matches(&t, &format!(r#"{HEAD} , "K" : "v" , "n" : [ 1 , "w" ] }} "#)));
+        assert!(!matches(&t, &format!(r#"{HEAD} , "k" : "v" , "n" : [ 1 , "w" ] }}"#)));
+        assert!(!matches(&t, &format!(r#"{HEAD} , "k" : "v" , "n" : [ 1 , "w" ]  }} "#)));
+        // A tail that ends right after the value: only the closing brace.
+        let t = template(&format!("{HEAD}}}"));
+        assert!(matches(&t, &format!("{HEAD}}}")));
+        assert!(!matches(&t, &format!("{HEAD}}} ")));
+        assert!(!matches(&t, &format!(r#"{HEAD},"x":1}}"#)));
+    }
+
+    #[test]
+    fn tails_with_too_many_or_too_long_pieces_make_no_template() {
+        let many = format!(r#"{HEAD},"a":[1,2,3,4,5,6,7,8,9]}}"#);
+        let (buf, q, tp) = line(&many);
+        assert!(TailTemplate::make(&buf, 0, many.len(), &q, tp).is_none());
+        let long = format!(r#"{HEAD},"{}":true}}"#, "k".repeat(TAIL_LIT));
+        let (buf, q, tp) = line(&long);
+        assert!(TailTemplate::make(&buf, 0, long.len(), &q, tp).is_none());
     }
 }

@@ -213,3 +213,38 @@ fn the_encoded_path_rejects_miscounted_batches_like_check() {
         assert_eq!(err.message(), format!("parse: batch 3: {want}"));
     }
 }
+
+/// Dictionary entries of up to 16 bytes are written from their packed keys (not from the input):
+/// keys of every length, sharing prefixes and suffixes, escaped ones, still encode exactly as
+/// prost encodes the dictionaries `process_batch` returns.
+#[test]
+fn encoded_dictionaries_hold_keys_of_every_length() {
+    use parse::pb::batch::Payload;
+    use parse::pb::stage_request::Kind;
+    use parse::pb::{Batch, BatchMeta, StageRequest};
+    use parse::stage::{process_batch, process_batch_encoded};
+    use prost::Message;
+    let mut lines = Vec::new();
+    for round in 0..2 {
+        for n in 1..=40usize {
+            for variant in ["a", "b", "é"] {
+                let key = format!("{}{variant}{}", "x".repeat(n / 2), "y".repeat(n - n / 2));
+                lines.push(ev(&format!("{variant}{}", "t".repeat(n % 20)), &key, (n + round) as i64));
+            }
+        }
+        lines.push(br#"{"ts":"2026-01-01T00:00:10Z","type":"\u0061b","user":"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9","value":1}"#.to_vec());
+    }
+    let batch = Batch {
+        meta: Some(BatchMeta { trace_id: 1, ..Default::default() }),
+        counters: None,
+        dead_letters: vec![],
+        payload: Some(Payload::Raw(raw(&lines, 1))),
+    };
+    let (want, _, events, _) = process_batch("parse", &mut BatchParser::new(), batch.clone()).unwrap();
+    assert_eq!(events, lines.len() as u64);
+    let Some(Payload::Events(e)) = &want.payload else { panic!("no events") };
+    assert!(e.type_dict.iter().any(|t| t.len() == 1) && e.user_dict.iter().any(|u| u.len() > 16));
+    let want = StageRequest { kind: Some(Kind::Batch(want)) }.encode_to_vec();
+    let (got, ..) = process_batch_encoded("parse", &mut BatchParser::new(), batch).unwrap();
+    assert_eq!(got, want);
+}

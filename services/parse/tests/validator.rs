@@ -616,6 +616,43 @@ fn the_fast_path_declines_what_only_the_full_scanner_can_judge() {
     assert!(valid(&long));
 }
 
+/// Like [`fast_agrees`], but with a validator that has seen `seen` first (so the fast path has
+/// tail templates from it, see validate.rs): its fast path and `validate_line` must still agree
+/// with the full scanner on `line`.
+#[track_caller]
+fn primed_agrees(v: &mut Validator, seen: &[&[u8]], line: &[u8]) -> bool {
+    let mut buf = Vec::new();
+    for l in seen {
+        buf.extend_from_slice(l);
+        buf.push(b'\n');
+    }
+    let at = buf.len();
+    buf.extend_from_slice(line);
+    buf.extend_from_slice(b"\n{\"ts\":\"\\\"}]  \"value\":1 trailing bytes of the next line \"\n");
+    let mut pos = 0;
+    while pos < at {
+        pos = v.validate_line(&buf, pos).0 + 1;
+    }
+    let mut full = Validator::new();
+    let want = full.validate_full(&buf, at, at + line.len());
+    let shown = String::from_utf8_lossy(line);
+    let got = v.validate_fast(&buf, at, at + line.len());
+    if let Some(ev) = got {
+        let Ok(w) = want else { panic!("primed fast path accepted a line the full scanner rejects: {shown:?} ({want:?})") };
+        assert_eq!(ev, w, "primed fast path event differs: {shown:?}");
+    }
+    if !line.contains(&b'\n') {
+        let (nl, r) = v.validate_line(&buf, at);
+        assert_eq!(nl, at + line.len(), "{shown:?}");
+        match (&r, &want) {
+            (Ok(a), Ok(b)) => assert_eq!((a.epoch, a.value), (b.epoch, b.value), "{shown:?}"),
+            (Err(a), Err(b)) => assert_eq!(a, b, "primed validate_line verdict differs: {shown:?}"),
+            _ => panic!("primed validate_line {r:?} but full scanner {want:?}: {shown:?}"),
+        }
+    }
+    got.is_some()
+}
+
 /// A small deterministic generator (xorshift64*), so the mutation test needs no crate.
 struct Rng(u64);
 
@@ -675,4 +712,46 @@ fn the_fast_path_agrees_with_the_full_scanner_on_mutated_lines() {
     // Digit changes mostly keep lines valid: the fast path must have taken a fair share, or
     // this test would compare nothing.
     assert!(taken * 20 > cases, "fast path took only {taken} of {cases} mutated lines");
+}
+
+/// The fast path's tail templates (made from tails it accepted before) against the full scanner:
+/// one validator per shape sees the shape and then its mutations (and learns from those too).
+#[test]
+fn the_primed_fast_path_agrees_with_the_full_scanner_on_mutated_lines() {
+    const PIECES: &[&[u8]] = &[
+        b"{", b"}", b"[", b"]", b"\"", b":", b",", b" ", b"0", b"00", b"1", b"9", b"-", b".", b"e", b"E",
+        b"true", b"fals", b"null", b"\"ts\"", b"\"value\"", b"\"x\":1", b"\\", b"\t",
+    ];
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let (mut cases, mut taken) = (0usize, 0usize);
+    for base in FAST_SHAPES.iter().map(|l| l.as_bytes()).filter(|l| !l.contains(&b'\\')) {
+        let mut v = Validator::new();
+        assert!(primed_agrees(&mut v, &[base, base], base));
+        for _ in 0..3000 {
+            let mut l = base.to_vec();
+            // Mostly the tail (after "value"), where the templates work.
+            let tail = l.windows(8).position(|w| w == b"\"value\":").unwrap() + 8;
+            for _ in 0..1 + rng.below(2) {
+                let at = tail + rng.below(l.len() + 1 - tail);
+                let piece = PIECES[rng.below(PIECES.len())];
+                match rng.below(4) {
+                    0 if at < l.len() => {
+                        l.remove(at);
+                    }
+                    1 if at < l.len() && l[at].is_ascii_alphanumeric() => {
+                        // Another character in a string or a number: the shape often stays.
+                        l[at] = b"0123456789az-"[rng.below(13)];
+                    }
+                    _ => {
+                        l.splice(at..at, piece.iter().copied());
+                    }
+                }
+            }
+            cases += 1;
+            if primed_agrees(&mut v, &[base], &l) {
+                taken += 1;
+            }
+        }
+    }
+    assert!(taken * 10 > cases, "fast path took only {taken} of {cases} mutated lines");
 }
