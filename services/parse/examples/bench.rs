@@ -62,7 +62,14 @@ pub fn batches(data: &[u8], repeat: usize, size: usize) {
     let mut cut = |buf: &mut Vec<u8>, nums: &mut Vec<u8>, n: usize| {
         let trace = raws.len() as u64 + 1;
         raws.push(Batch {
-            meta: Some(BatchMeta { trace_id: trace, ingest_unix_ns: 1, first_offset: 2, end_offset: 3, first_line: 4, last_line: 5 }),
+            meta: Some(BatchMeta {
+                trace_id: trace,
+                ingest_unix_ns: 1,
+                first_offset: 2,
+                end_offset: 3,
+                first_line: 4,
+                last_line: 5,
+            }),
             counters: Some(BatchCounters { lines: n as u64, invalid: 0, dropped: 0 }),
             dead_letters: vec![],
             payload: Some(Payload::Raw(RawLines {

@@ -159,16 +159,21 @@ fn the_encoded_batch_is_the_prost_encoding_of_the_parsed_batch() {
     use parse::pb::{Batch, BatchCounters, BatchMeta, StageRequest};
     use parse::stage::{process_batch, process_batch_encoded};
     use prost::Message;
-    let mut many: Vec<Vec<u8>> = (0..3000).map(|i| ev(&format!("t{}", i % 7), &format!("u{:05}", i % 1300), i - 1500)).collect();
+    let mut many: Vec<Vec<u8>> =
+        (0..3000).map(|i| ev(&format!("t{}", i % 7), &format!("u{:05}", i % 1300), i - 1500)).collect();
     many.push(b"not json".to_vec());
     many.push(br#"{"ts":"2026-01-01T00:00:10Z","type":"cl\u0069ck","user":"\u00e9\"","value":1}"#.to_vec());
     many.push(ev("a-very-long-type-name-beyond-16-bytes", "a-very-long-user-name-beyond-16-bytes", 2147483647));
     let cases: Vec<(Vec<Vec<u8>>, Option<BatchCounters>, Vec<DeadLetter>)> = vec![
-        (many, Some(BatchCounters { lines: 3004, invalid: 1, dropped: 0 }), vec![DeadLetter {
-            line: 2,
-            reason: DeadLetterReason::InvalidJson as i32,
-            detail: "line longer than 1 MiB".into(),
-        }]),
+        (
+            many,
+            Some(BatchCounters { lines: 3004, invalid: 1, dropped: 0 }),
+            vec![DeadLetter {
+                line: 2,
+                reason: DeadLetterReason::InvalidJson as i32,
+                detail: "line longer than 1 MiB".into(),
+            }],
+        ),
         (vec![b"{".to_vec(), b"[]".to_vec()], None, vec![]),
         (vec![], Some(BatchCounters::default()), vec![]),
         (vec![ev("a", "u", 1)], None, vec![]),
@@ -177,7 +182,14 @@ fn the_encoded_batch_is_the_prost_encoding_of_the_parsed_batch() {
     let mut new = BatchParser::new();
     for (i, (lines, counters, dead)) in cases.into_iter().enumerate() {
         let batch = Batch {
-            meta: Some(BatchMeta { trace_id: 7 + i as u64, ingest_unix_ns: -5, first_offset: 1, end_offset: 2, first_line: 1, last_line: 9 }),
+            meta: Some(BatchMeta {
+                trace_id: 7 + i as u64,
+                ingest_unix_ns: -5,
+                first_offset: 1,
+                end_offset: 2,
+                first_line: 1,
+                last_line: 9,
+            }),
             counters,
             dead_letters: dead,
             payload: Some(Payload::Raw(raw(&lines, 1))),
@@ -201,13 +213,20 @@ fn the_encoded_path_rejects_miscounted_batches_like_check() {
     let ok = raw(&[ev("a", "u", 1), b"{".to_vec(), ev("a", "u", 2)], 1);
     let cases = [
         (ok.line_numbers.slice(..16), "data holds 3 lines but line_numbers has 2 entries"),
-        (Bytes::from([ok.line_numbers.to_vec(), 9u64.to_le_bytes().to_vec()].concat()), "data holds 3 lines but line_numbers has 4 entries"),
+        (
+            Bytes::from([ok.line_numbers.to_vec(), 9u64.to_le_bytes().to_vec()].concat()),
+            "data holds 3 lines but line_numbers has 4 entries",
+        ),
         (ok.line_numbers.slice(..12), "line_numbers has 12 bytes, not a multiple of 8"),
     ];
     for (nums, want) in cases {
         let r = RawLines { data: ok.data.clone(), line_numbers: nums };
         assert_eq!(BatchParser::check(&r).unwrap_err().0, want);
-        let b = Batch { meta: Some(BatchMeta { trace_id: 3, ..Default::default() }), payload: Some(Payload::Raw(r)), ..Default::default() };
+        let b = Batch {
+            meta: Some(BatchMeta { trace_id: 3, ..Default::default() }),
+            payload: Some(Payload::Raw(r)),
+            ..Default::default()
+        };
         let err = process_batch_encoded("parse", &mut BatchParser::new(), b).unwrap_err();
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
         assert_eq!(err.message(), format!("parse: batch 3: {want}"));

@@ -638,7 +638,9 @@ fn primed_agrees(v: &mut Validator, seen: &[&[u8]], line: &[u8]) -> bool {
     let shown = String::from_utf8_lossy(line);
     let got = v.validate_fast(&buf, at, at + line.len());
     if let Some(ev) = got {
-        let Ok(w) = want else { panic!("primed fast path accepted a line the full scanner rejects: {shown:?} ({want:?})") };
+        let Ok(w) = want else {
+            panic!("primed fast path accepted a line the full scanner rejects: {shown:?} ({want:?})")
+        };
         assert_eq!(ev, w, "primed fast path event differs: {shown:?}");
     }
     if !line.contains(&b'\n') {
@@ -672,10 +674,52 @@ impl Rng {
 fn the_fast_path_agrees_with_the_full_scanner_on_mutated_lines() {
     // Bytes that matter to the grammar, the four keys' pieces, escapes, UTF-8 and controls.
     const ALPHABET: &[&[u8]] = &[
-        b"{", b"}", b"[", b"]", b"\"", b":", b",", b" ", b"0", b"1", b"9", b"-", b"+", b".", b"e", b"E", b"t",
-        b"f", b"n", b"u", b"l", b"r", b"\\", b"\t", b"\r", b"\x00", b"\x1f", b"\x7f", b"\xc3\xa9", b"\xff",
-        b"\xed\xa0\x80", b"Z", b"T", b"\"ts\"", b"\"type\"", b"\"user\"", b"\"value\"", b"true", b"null",
-        b"2147483648", b"-2147483648", b"[[[[", b"]]]]", b"\\u0041", b"\\ud83d\\ude00", b"\\n",
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"\"",
+        b":",
+        b",",
+        b" ",
+        b"0",
+        b"1",
+        b"9",
+        b"-",
+        b"+",
+        b".",
+        b"e",
+        b"E",
+        b"t",
+        b"f",
+        b"n",
+        b"u",
+        b"l",
+        b"r",
+        b"\\",
+        b"\t",
+        b"\r",
+        b"\x00",
+        b"\x1f",
+        b"\x7f",
+        b"\xc3\xa9",
+        b"\xff",
+        b"\xed\xa0\x80",
+        b"Z",
+        b"T",
+        b"\"ts\"",
+        b"\"type\"",
+        b"\"user\"",
+        b"\"value\"",
+        b"true",
+        b"null",
+        b"2147483648",
+        b"-2147483648",
+        b"[[[[",
+        b"]]]]",
+        b"\\u0041",
+        b"\\ud83d\\ude00",
+        b"\\n",
     ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut cases, mut taken) = (0usize, 0usize);
@@ -719,8 +763,30 @@ fn the_fast_path_agrees_with_the_full_scanner_on_mutated_lines() {
 #[test]
 fn the_primed_fast_path_agrees_with_the_full_scanner_on_mutated_lines() {
     const PIECES: &[&[u8]] = &[
-        b"{", b"}", b"[", b"]", b"\"", b":", b",", b" ", b"0", b"00", b"1", b"9", b"-", b".", b"e", b"E",
-        b"true", b"fals", b"null", b"\"ts\"", b"\"value\"", b"\"x\":1", b"\\", b"\t",
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"\"",
+        b":",
+        b",",
+        b" ",
+        b"0",
+        b"00",
+        b"1",
+        b"9",
+        b"-",
+        b".",
+        b"e",
+        b"E",
+        b"true",
+        b"fals",
+        b"null",
+        b"\"ts\"",
+        b"\"value\"",
+        b"\"x\":1",
+        b"\\",
+        b"\t",
     ];
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let (mut cases, mut taken) = (0usize, 0usize);
