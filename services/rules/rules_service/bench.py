@@ -9,7 +9,10 @@ the stage does with a batch's bytes (wire.py: walk, view the columns, apply, spl
 With --grpc: starts the stage as its own process (python -m rules_service --no-register
 --downstream-address …), streams header + batches + End through it over gRPC from this process,
 into a minimal downstream here that acks every batch and answers End; reports the stage's
-events/s end to end (window 8, as in the pipeline); --passthrough makes it a pass-through run.
+events/s end to end (window 8, as in the pipeline); --passthrough makes it a pass-through run;
+--pace MS sends a batch every MS milliseconds at most (as parse does in the pipeline, where the
+stage is not the bottleneck and every batch arrives at an idle process). Also reports the stage process's CPU (user + system from /proc, all its
+threads) per batch over the run: the number that matters on a machine where CPU is the limit.
 Default rules unless --rules is given.
 """
 
@@ -55,6 +58,12 @@ def bench_grpc(a: argparse.Namespace, rules_json: str) -> None:
     import grpc
 
     from .server import GRPC_OPTIONS
+
+    def process_cpu(pid: int) -> float:
+        """User + system seconds of process `pid` (all its threads, also those that ended)."""
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     rng = np.random.default_rng(1)
     distinct = [pb.StageRequest.FromString(make_batch(rng, 1, a.events, a.users)) for _ in range(20)]
@@ -114,12 +123,17 @@ def bench_grpc(a: argparse.Namespace, rules_json: str) -> None:
                 yield item
 
         header = pb.StageRequest(header=pb.RunHeader(run_id="bench", rules_json=rules_json, passthrough=a.passthrough)).SerializeToString()
+        cpu0 = process_cpu(proc.pid)
         t0 = time.perf_counter()
         call = call_fn(requests())
         q.put(header)
 
         def feed():
+            due = time.perf_counter()
             for w in wire:
+                if a.pace:
+                    due += a.pace / 1000
+                    time.sleep(max(0.0, due - time.perf_counter()))
                 credits.acquire()
                 q.put(w)
             q.put(pb.StageRequest(end=pb.End(batches=len(wire))).SerializeToString())
@@ -133,6 +147,8 @@ def bench_grpc(a: argparse.Namespace, rules_json: str) -> None:
             else:
                 complete = res.complete
         t = time.perf_counter() - t0
+        time.sleep(0.2)  # the stage's threads finish the run (what it costs belongs to it)
+        cpu = process_cpu(proc.pid) - cpu0
         m = [s for s in complete.stages if s.stage == "rules"][0]
         print(
             f"grpc end to end: {a.events * a.batches / t / 1e6:.2f} M events/s in ({a.batches} batches of {a.events} in {t:.2f} s); "
@@ -140,6 +156,7 @@ def bench_grpc(a: argparse.Namespace, rules_json: str) -> None:
             f"cpu {m.cpu_seconds:.2f} s ({m.cpu_seconds / t * 100:.0f}% of a core), events out {m.events_out}, "
             f"{seen['bytes'] / a.batches / 1024:.0f} KiB/batch out"
         )
+        print(f"stage process cpu {cpu:.2f} s over the run: {cpu / a.batches * 1e3:.3f} ms/batch")
         ch.close()
     finally:
         proc.terminate()
@@ -155,6 +172,7 @@ def main() -> None:
     ap.add_argument("--rules", default=None, help="a rules JSON file (default: the default rules)")
     ap.add_argument("--grpc", action="store_true", help="measure the stage process end to end over gRPC")
     ap.add_argument("--passthrough", action="store_true", help="with --grpc: a pass-through run (batches forwarded unchanged)")
+    ap.add_argument("--pace", type=float, default=0.0, help="with --grpc: send a batch every PACE ms at most (0: as fast as credits allow)")
     a = ap.parse_args()
     rules_json = open(a.rules, encoding="utf-8").read() if a.rules else ""
     if a.grpc:

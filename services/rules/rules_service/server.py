@@ -5,14 +5,17 @@ Threads per run:
 - the gRPC handler thread reads the RunHeader, ends an older attempt of the same run still
   streaming here, validates the rules, finds and opens the downstream, then only writes
   responses upstream (acks, checkpoint_done, RunComplete) from a queue;
-- an inbound thread reads batches, applies the rules, waits for a send credit (window of 8
-  batches sent and not yet acknowledged by the downstream), queues the result for the
-  downstream and queues the ack for upstream; a Barrier is queued for the downstream as it is,
-  behind the batches before it, without a credit and without an ack;
+- gRPC's thread that writes the downstream call's requests pulls them from _down_requests, so
+  it is also the inbound thread: it reads batches, applies the rules, waits for a send credit
+  (window of 8 batches sent and not yet acknowledged by the downstream), queues the ack for
+  upstream and hands the result to gRPC; a Barrier goes on as it is, behind the batches before
+  it, without a credit and without an ack. (A separate inbound thread handing each message to
+  that thread through a queue cost one more thread wake-up per message: the stage's CPU per
+  batch is mostly such wake-ups, see README "Cost".)
 - a downstream thread reads the downstream's acks (freeing credits), its checkpoint_done
-  (queued upstream at once) and its RunComplete;
-- gRPC's own thread writes the queued requests to the downstream.
-So receiving, working, sending downstream and acknowledging upstream all overlap.
+  (queued upstream at once) and its RunComplete.
+So receiving and working overlap with acknowledging upstream and with the downstream's acks;
+gRPC buffers what arrives meanwhile (HTTP/2 flow control).
 
 numpy and the rules engine are imported on first use (or by the warm-up __main__ starts once it
 serves), so a restarted process is serving and registered before they are loaded.
@@ -30,7 +33,7 @@ import time
 from collections import OrderedDict
 from concurrent import futures
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Generator, Iterator
 
 import grpc
 
@@ -130,7 +133,6 @@ class CreditWindow:
             self._cv.notify_all()
 
 
-_CLOSE = object()
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # cannot go on the wire: U+FFFD, as Node does
 
 
@@ -222,7 +224,8 @@ class _Run:
         self.run_log = svc.log
         self.window = CreditWindow(WINDOW)
         self.up: queue.SimpleQueue[tuple] = queue.SimpleQueue()
-        self.down: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.first = b""  # the RunHeader as received: the downstream call's first request
+        self.down_done = threading.Event()  # nothing more goes downstream (see _down_requests)
         self.call: Any = None
         self.channel: grpc.Channel | None = None
         self._channel_lock = threading.Lock()
@@ -257,12 +260,18 @@ class _Run:
         finally:
             self.wait_ns += time.perf_counter_ns() - t
 
-    def _down_requests(self) -> Iterator[Any]:
-        while True:
-            item = self.down.get()
-            if item is _CLOSE or self.ended:
-                return
-            yield item
+    def _down_requests(self) -> Iterator[bytes]:
+        """The downstream call's requests: the header, then what _inbound yields. grpc's thread
+        that writes a call's requests pulls them from here, so reading the inbound stream and
+        working on a batch run on that thread: no hand-off to another thread per message.
+        Returning half-closes the call, which only End may do: after anything else (an error,
+        the run cancelled or superseded) this waits until the call is cancelled or over."""
+        if self.ended:
+            return
+        yield self.first
+        ended_by_end = yield from self._inbound()
+        if not ended_by_end:
+            self.down_done.wait()
 
     def _stop_downstream(self) -> None:
         """Nothing more goes downstream: wakes the credit waiter and, unless the downstream
@@ -273,10 +282,9 @@ class _Run:
                 self.ended = True
             call = self.call
         self.window.close()
-        if self.ended:
-            if call is not None:
-                call.cancel()
-            self.down.put(_CLOSE)
+        if self.ended and call is not None:
+            call.cancel()
+        self.down_done.set()
 
     def _on_rpc_done(self) -> None:
         """The inbound RPC ended (normally, by error, or cancelled by the upstream)."""
@@ -374,7 +382,12 @@ class _Run:
             self._close_channel()
 
     # -- inbound ------------------------------------------------------------------------------
-    def _read_inbound(self) -> None:
+    def _inbound(self) -> Generator[bytes, None, bool]:
+        """Reads the inbound stream after the header and yields what goes downstream, in order:
+        each batch's result once it has a send credit (its ack queued for upstream as it goes),
+        each Barrier as it arrived (no credit, no ack), then End with our StageMetrics. Returns
+        True after End; False once it stopped for an error (queued for the handler), a
+        cancelled or broken upstream, or a closed window (the run is over)."""
         from .engine import BatchError  # loaded with the run's engine
 
         crash = self.cfg.crash
@@ -387,7 +400,7 @@ class _Run:
                     raw = self._next()
                 except StopIteration:
                     self.up.put(("error", grpc.StatusCode.ABORTED, f"{STAGE}: the stream ended before End"))
-                    return
+                    return False
                 try:
                     kind, msg, s, e = parse_request(raw)
                 except Exception as err:  # noqa: BLE001 - DecodeError
@@ -401,11 +414,13 @@ class _Run:
                     self.dropped += n_in - n_out
                     self.busy_ns += time.perf_counter_ns() - t
                     self.wait_ns += self.window.acquire()
+                    if self.ended:
+                        return False
                     self.sent_at[trace] = (time.monotonic(), n_out)
-                    self.down.put(out)
                     self.batches_out += 1
                     self.events_out += n_out
                     self.up.put(("ack", trace))
+                    yield out
                 elif kind == "barrier":
                     if crash is not None:  # "barrier": it has arrived, nothing is done with it yet
                         if msg is None:
@@ -413,9 +428,11 @@ class _Run:
                         why = crash.at_barrier(msg.barrier.checkpoint_id)
                         if why:
                             self.run_log.warn(why)
-                    # Behind every batch before it (one queue, in order); no credit, no ack.
-                    self.down.put(raw)
+                    # Behind every batch before it (one call, in order); no credit, no ack.
+                    if self.ended:
+                        return False
                     self.barriers += 1
+                    yield raw
                 elif kind == "end":
                     if msg is None:
                         msg = worker.decode(raw)
@@ -433,16 +450,17 @@ class _Run:
                         peak_rss_bytes=peak_rss_bytes(),
                         pid=os.getpid(),
                     )
-                    self.down.put(msg.SerializeToString())
-                    self.down.put(_CLOSE)  # half-close: nothing follows End
-                    return
+                    if self.ended:
+                        return False
+                    yield msg.SerializeToString()
+                    return True  # half-close: nothing follows End
                 elif kind == "header":
                     self.up.put(("error", grpc.StatusCode.FAILED_PRECONDITION, f"{STAGE}: a second RunHeader arrived after batch {worker.trace}"))
-                    return
+                    return False
                 else:
                     what = "a ResultPart" if kind == "result_part" else "an empty message"
                     self.up.put(("error", grpc.StatusCode.INVALID_ARGUMENT, f"{STAGE}: unexpected {what} after batch {worker.trace}"))
-                    return
+                    return False
         except BatchError as e:
             self.up.put(("error", grpc.StatusCode.INVALID_ARGUMENT, f"{STAGE}: batch {worker.trace}: {e}"))
         except Malformed as e:
@@ -452,9 +470,9 @@ class _Run:
         except grpc.RpcError:
             self.up.put(("cancelled",))  # the upstream went away
         except Exception as e:  # noqa: BLE001
-            if self.finished.is_set():
-                return
-            self.up.put(("error", grpc.StatusCode.INTERNAL, f"{STAGE}: batch {worker.trace}: internal error: {e!r}"))
+            if not self.finished.is_set():
+                self.up.put(("error", grpc.StatusCode.INTERNAL, f"{STAGE}: batch {worker.trace}: internal error: {e!r}"))
+        return False
 
     # -- the handler --------------------------------------------------------------------------
     def serve(self) -> Iterator[bytes]:
@@ -513,8 +531,10 @@ class _Run:
             opened = not self.ended
             if opened:
                 self.channel = channel
-                self.down.put(first)  # the header, unchanged (the bytes as received)
+                self.first = first  # the header goes on unchanged (the bytes as received)
                 # Raw bytes both ways: requests are built by BatchWorker, responses read with wire.
+                # grpc's request thread runs _down_requests: from here on it reads the inbound
+                # stream and works on the batches.
                 self.call = channel.stream_stream(DOWNSTREAM_METHOD, request_serializer=None, response_deserializer=None)(
                     self._down_requests()
                 )
@@ -523,7 +543,6 @@ class _Run:
             log.info(self._gone("before the downstream was opened"))
             return
         threading.Thread(target=self._read_downstream, name="rules-downstream", daemon=True).start()
-        threading.Thread(target=self._read_inbound, name="rules-inbound", daemon=True).start()
         outcome = "cancelled by the upstream"
         try:
             while True:
@@ -545,6 +564,7 @@ class _Run:
                     return
         finally:
             self.window.close()
+            self.down_done.set()  # (whatever happened: _down_requests never waits beyond the run)
             if not self.completed:
                 self._stop_downstream()
                 self._close_channel()

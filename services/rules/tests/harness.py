@@ -39,6 +39,9 @@ class FakeAggregate(pb_grpc.AggregateServiceServicer):
         self._credits = threading.Semaphore(0)
         self.lock = threading.Lock()
         self.cancelled = threading.Event()  # the stream ended (cancelled or closed) before End
+        # A stream's requests ended before End while the call was still active: the client
+        # half-closed it (what only End may be followed by) instead of cancelling it.
+        self.half_closed = threading.Event()
         self.ended_cleanly = False
 
     def release(self, n: int) -> None:
@@ -96,6 +99,8 @@ class FakeAggregate(pb_grpc.AggregateServiceServicer):
                 # Ended without End. (A cancelled stream can also look like this on the
                 # server side of grpcio: its pending read completes empty.)
                 self.ended_cleanly = True
+                if context.is_active():
+                    self.half_closed.set()
                 self.cancelled.set()
                 out.put(("eof",))
             except Exception:  # noqa: BLE001 - the request stream broke: cancelled

@@ -136,6 +136,32 @@ def test_malformed_batch_fails_with_invalid_argument_and_cancels_the_downstream(
     assert (s.error.code(), s.error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, "rules: batch 1: expected events, got raw lines")
 
 
+def test_a_failed_run_cancels_the_downstream_call_never_half_closes_it(chain):
+    """Only End may end the downstream's request stream; after an error the call is cancelled,
+    so the downstream cannot take the run for finished (PIPELINE.md "Errors")."""
+    open_stream, fake = chain
+    s = open_stream()
+    s.send(header(run_id="bad-batch"))
+    s.send(events_batch(1, [(1, "click", "u", 1)]))
+    bad = events_batch(2, [(1, "click", "u", 1)])
+    bad.batch.events.value = b""
+    s.send(bad)
+    s.wait()
+    assert s.error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert wait_until(lambda: fake.stream_ended and fake.stream_ended[0].is_set())
+
+    s = open_stream()
+    s.send(header(run_id="short"))
+    s.send(events_batch(1, [(1, "click", "u", 1)]))
+    assert wait_until(lambda: s.acks() == [1])
+    s.close_send()  # the upstream half-closes before End
+    s.wait()
+    assert s.error.code() == grpc.StatusCode.ABORTED
+    assert wait_until(lambda: len(fake.stream_ended) == 2 and fake.stream_ended[1].is_set())
+    assert [m.WhichOneof("kind") for m in fake.per_stream[1]] == ["header", "batch"]
+    assert not fake.half_closed.is_set()
+
+
 def test_first_message_must_be_a_header(chain):
     open_stream, fake = chain
     s = open_stream()
