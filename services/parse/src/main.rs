@@ -114,10 +114,10 @@ fn main() -> ExitCode {
     if let Some(input) = &flags.check_file {
         return ExitCode::from(checkfile::run(input, flags.results.as_deref(), flags.window_seconds) as u8);
     }
-    // One thread: the stage's work is one batch at a time per run, and on the 2-core machine
-    // shared by five stage processes a second worker mostly adds cross-thread wakeups (measured:
-    // less CPU per event than the multi-thread runtime, same throughput). Nothing here blocks
-    // but the per-batch work itself (milliseconds).
+    // One thread for the streams: on the 2-core machine shared by five stage processes a second
+    // worker mostly adds cross-thread wakeups (measured: less CPU per event than the
+    // multi-thread runtime, same throughput). The per-batch work (milliseconds) runs on the
+    // blocking pool, two batches at once (stage.rs, WORKERS).
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -460,6 +460,97 @@ pub fn process_batch(name: &str, parser: &mut BatchParser, mut b: Batch) -> Resu
     Ok((b, parsed.lines, events, own_invalid))
 }
 
+/// Batches worked on at once: one per core of the 2-core machine the stage is built for.
+const WORKERS: usize = 2;
+
+type WorkResult = (BatchParser, Result<(Vec<u8>, u64, u64, u64), Status>, Duration);
+
+/// A batch being worked on, on a thread of the blocking pool.
+struct Working {
+    trace: u64,
+    task: tokio::task::JoinHandle<WorkResult>,
+}
+
+/// Waits for every batch being worked on and sends them on, in order (before a Barrier or End).
+#[allow(clippy::too_many_arguments)]
+async fn drain(
+    cfg: &Config,
+    f: &mut Figures,
+    working: &mut VecDeque<Working>,
+    parsers: &mut Vec<BatchParser>,
+    credits: &Semaphore,
+    inflight: &Mutex<VecDeque<(u64, Instant, u64)>>,
+    dtx: &mpsc::Sender<Outbound>,
+    ev_rx: &mut mpsc::UnboundedReceiver<DownEvent>,
+    tx: &Upstream,
+) -> Result<(), Stop> {
+    while let Some(w) = working.pop_front() {
+        let done = tokio::select! {
+            biased;
+            ev = ev_rx.recv() => return Err(down_failure(cfg, ev)),
+            _ = tx.closed() => return Err(Stop::Cancelled),
+            d = w.task => d,
+        };
+        forward(cfg, f, w.trace, done, parsers, credits, inflight, dtx, ev_rx, tx).await?;
+    }
+    Ok(())
+}
+
+/// A batch's work is done: takes its parser back and sends the result on.
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    cfg: &Config,
+    f: &mut Figures,
+    trace: u64,
+    done: Result<WorkResult, tokio::task::JoinError>,
+    parsers: &mut Vec<BatchParser>,
+    credits: &Semaphore,
+    inflight: &Mutex<VecDeque<(u64, Instant, u64)>>,
+    dtx: &mpsc::Sender<Outbound>,
+    ev_rx: &mut mpsc::UnboundedReceiver<DownEvent>,
+    tx: &Upstream,
+) -> Result<(), Stop> {
+    let name = cfg.name.as_str();
+    let (parser, r, busy) =
+        done.map_err(|e| Stop::Fail(Status::internal(format!("{name}: batch {trace}: the work failed: {e}"))))?;
+    parsers.push(parser);
+    f.busy += busy;
+    let (out, lines, events, own_invalid) = r.map_err(Stop::Fail)?;
+    f.invalid += own_invalid;
+    f.events_in += lines;
+    send_batch(cfg, f, trace, Outbound::Encoded(out), events, credits, inflight, dtx, ev_rx, tx).await
+}
+
+/// Sends a batch on under a send credit, then acknowledges it upstream.
+#[allow(clippy::too_many_arguments)]
+async fn send_batch(
+    cfg: &Config,
+    f: &mut Figures,
+    trace: u64,
+    out: Outbound,
+    events: u64,
+    credits: &Semaphore,
+    inflight: &Mutex<VecDeque<(u64, Instant, u64)>>,
+    dtx: &mpsc::Sender<Outbound>,
+    ev_rx: &mut mpsc::UnboundedReceiver<DownEvent>,
+    tx: &Upstream,
+) -> Result<(), Stop> {
+    let t1 = Instant::now();
+    tokio::select! {
+        biased;
+        ev = ev_rx.recv() => return Err(down_failure(cfg, ev)),
+        _ = tx.closed() => return Err(Stop::Cancelled),
+        p = credits.acquire() => p.expect("credit semaphore is never closed").forget(),
+    }
+    f.wait += t1.elapsed();
+    inflight.lock().unwrap().push_back((trace, Instant::now(), events));
+    send_down(cfg, dtx, ev_rx, tx, out).await?;
+    f.batches_out += 1;
+    f.events_out += events;
+    let ack = StageResponse { kind: Some(stage_response::Kind::Ack(trace)) };
+    send_up(cfg, ev_rx, tx, ack).await
+}
+
 async fn run(
     cfg: &Config,
     header: RunHeader,
@@ -582,52 +673,60 @@ async fn run(
     let _reader_guard = AbortOnDrop(reader.abort_handle());
     send_down(cfg, &dtx, &mut ev_rx, tx, StageRequest { kind: Some(Kind::Header(header)) }).await?;
 
-    let mut parser = BatchParser::new();
+    // Batches being worked on, oldest first, each on a thread of the blocking pool with a parser
+    // of its own: the next batch's work starts while the last one's goes on, and they leave in
+    // the order they came. Meanwhile this thread keeps the streams moving.
+    let mut parsers: Vec<BatchParser> = (0..WORKERS).map(|_| BatchParser::new()).collect();
+    let mut working: VecDeque<Working> = VecDeque::with_capacity(WORKERS);
     loop {
         let t = Instant::now();
         let msg = tokio::select! {
             biased;
             ev = ev_rx.recv() => return Err(down_failure(cfg, ev)),
             _ = tx.closed() => return Err(Stop::Cancelled),
-            m = inbound.message() => m,
+            done = async { (&mut working.front_mut().expect("checked").task).await }, if !working.is_empty() => {
+                // (waiting for our own work is not waiting on IPC)
+                let w = working.pop_front().expect("checked");
+                forward(cfg, &mut f, w.trace, done, &mut parsers, &credits, &inflight, &dtx, &mut ev_rx, tx).await?;
+                continue;
+            }
+            m = inbound.message(), if working.len() < WORKERS => m,
         };
         f.wait += t.elapsed();
+        // Whatever ends the stream, the batches before it come first (one may have failed).
         let req = match msg {
             Ok(Some(r)) => r,
-            Ok(None) => return Err(Stop::Fail(Status::aborted(format!("{name}: the stream ended before End")))),
-            Err(s) => return Err(inbound_failure(&name, s)),
+            Ok(None) => {
+                drain(cfg, &mut f, &mut working, &mut parsers, &credits, &inflight, &dtx, &mut ev_rx, tx).await?;
+                return Err(Stop::Fail(Status::aborted(format!("{name}: the stream ended before End"))));
+            }
+            Err(s) => {
+                drain(cfg, &mut f, &mut working, &mut parsers, &credits, &inflight, &dtx, &mut ev_rx, tx).await?;
+                return Err(inbound_failure(name, s));
+            }
         };
+        if !matches!(req.kind, Some(Kind::Batch(_))) {
+            drain(cfg, &mut f, &mut working, &mut parsers, &credits, &inflight, &dtx, &mut ev_rx, tx).await?;
+        }
         match req.kind {
             Some(Kind::Batch(b)) => {
                 f.batches_in += 1;
-                let t0 = Instant::now();
                 let trace = b.meta.as_ref().map(|m| m.trace_id).unwrap_or(0);
-                let (out, lines, events) = if passthrough {
+                if passthrough {
                     let n = payload_items(&b);
-                    (Outbound::Msg(StageRequest { kind: Some(Kind::Batch(b)) }), n, n)
+                    f.events_in += n;
+                    let out = Outbound::Msg(StageRequest { kind: Some(Kind::Batch(b)) });
+                    send_batch(cfg, &mut f, trace, out, n, &credits, &inflight, &dtx, &mut ev_rx, tx).await?;
                 } else {
-                    let (out, lines, events, own_invalid) =
-                        process_batch_encoded(name, &mut parser, b).map_err(Stop::Fail)?;
-                    f.invalid += own_invalid;
-                    (Outbound::Encoded(out), lines, events)
-                };
-                f.busy += t0.elapsed();
-                f.events_in += lines;
-                // Wait for a send credit.
-                let t1 = Instant::now();
-                tokio::select! {
-                    biased;
-                    ev = ev_rx.recv() => return Err(down_failure(cfg, ev)),
-                    _ = tx.closed() => return Err(Stop::Cancelled),
-                    p = credits.acquire() => p.expect("credit semaphore is never closed").forget(),
+                    let mut parser = parsers.pop().expect("a parser for every batch being worked on");
+                    let stage = name.to_string();
+                    let task = tokio::task::spawn_blocking(move || {
+                        let t0 = Instant::now();
+                        let r = process_batch_encoded(&stage, &mut parser, b);
+                        (parser, r, t0.elapsed())
+                    });
+                    working.push_back(Working { trace, task });
                 }
-                f.wait += t1.elapsed();
-                inflight.lock().unwrap().push_back((trace, Instant::now(), events));
-                send_down(cfg, &dtx, &mut ev_rx, tx, out).await?;
-                f.batches_out += 1;
-                f.events_out += events;
-                let ack = StageResponse { kind: Some(stage_response::Kind::Ack(trace)) };
-                send_up(cfg, &mut ev_rx, tx, ack).await?;
             }
             Some(Kind::Barrier(b)) => {
                 if let Some(crash) = &cfg.crash
