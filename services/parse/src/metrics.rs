@@ -18,6 +18,17 @@ pub fn cpu_seconds() -> f64 {
     tv(u.ru_utime) + tv(u.ru_stime)
 }
 
+/// CPU time the calling thread has used so far (CLOCK_THREAD_CPUTIME_ID).
+pub fn thread_cpu() -> std::time::Duration {
+    // SAFETY: clock_gettime only writes into the zeroed struct we pass.
+    let ts = unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+        ts
+    };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// Peak resident set size of this process (bytes).
 pub fn peak_rss_bytes() -> u64 {
     (rusage().ru_maxrss as u64).saturating_mul(1024)

@@ -721,9 +721,12 @@ async fn run(
                     let mut parser = parsers.pop().expect("a parser for every batch being worked on");
                     let stage = name.to_string();
                     let task = tokio::task::spawn_blocking(move || {
-                        let t0 = Instant::now();
+                        // Busy = the CPU the work took: with two batches at once on two cores
+                        // shared with four other stages, a worker's wall time also counts the
+                        // time it waited for a core.
+                        let t0 = metrics::thread_cpu();
                         let r = process_batch_encoded(&stage, &mut parser, b);
-                        (parser, r, t0.elapsed())
+                        (parser, r, metrics::thread_cpu().saturating_sub(t0))
                     });
                     working.push_back(Working { trace, task });
                 }
