@@ -1,4 +1,4 @@
-import { frameFile, frameFileSteps, type FramePosition } from "@modular-runtime/pipeline/line-reader";
+import { frameFileSteps, type FramePosition } from "@modular-runtime/pipeline/line-reader";
 import { DeadLetterReason } from "@modular-runtime/proto/pipeline/v1/pipeline";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +11,26 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 type Framing = "copy" | "in place";
 
-/** Frames a file's content into batches: `copy` = frameFile feeding Batcher.line, `in place` = Batcher.frameFile. */
+const START = { offset: 0, linesBefore: 0 };
+
+/**
+ * Frames the file at `path` from `from` into `b`'s batches: with `readBytes` in place
+ * (Batcher.frameFile), without it by copying (frameFileSteps feeding Batcher.line). Returns the
+ * bytes read and the physical lines; the batches are in `b.ready`, the last one cut too.
+ */
+function frame(path: string, b: Batcher, from: FramePosition, inPlace: boolean): { bytes: number; lines: number } {
+  let bytes = from.offset;
+  const steps = inPlace ? b.frameFile(path, (n) => (bytes += n), from) : frameFileSteps(path, b, (n) => (bytes += n), from);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) {
+      b.finish(bytes, r.value);
+      return { bytes, lines: r.value };
+    }
+  }
+}
+
+/** Frames a file's content into batches, by copying or in place. */
 function batchesOf(
   content: string | Buffer,
   opts: { batchSize: number; maxBytes?: number },
@@ -20,25 +39,9 @@ function batchesOf(
 ): { batches: BatchInit[]; bytes: number; lines: number } {
   const path = join(dir, `in-${Math.random().toString(36).slice(2)}.ndjson`);
   writeFileSync(path, content);
-  let bytes = 0;
-  let lines: number;
-  let b: Batcher;
-  if (framing === "copy") {
-    b = new Batcher(opts);
-    lines = frameFile(path, b, (n) => (bytes += n));
-  } else {
-    b = new Batcher({ ...opts, readBytes });
-    const steps = b.frameFile(path, (n) => (bytes += n));
-    for (;;) {
-      const r = steps.next();
-      if (r.done) {
-        lines = r.value;
-        break;
-      }
-    }
-  }
-  b.finish(bytes, lines);
-  return { batches: b.ready, bytes, lines };
+  const inPlace = framing === "in place";
+  const b = new Batcher(inPlace ? { ...opts, readBytes } : opts);
+  return { batches: b.ready, ...frame(path, b, START, inPlace) };
 }
 
 function raw(b: BatchInit) {
@@ -154,19 +157,7 @@ describe("Batcher.frameFile (in place)", () => {
   const MiB = 1024 * 1024;
   const run = (path: string, opts: { batchSize: number; maxBytes?: number }, from: FramePosition, readBytes?: number) => {
     const b = new Batcher({ ...opts, readBytes, start: { offset: from.offset, line: from.linesBefore + 1, trace: 1n } });
-    let bytes = from.offset;
-    const steps = readBytes === undefined
-      ? frameFileSteps(path, b, (n) => (bytes += n), from)
-      : b.frameFile(path, (n) => (bytes += n), from);
-    let lines = 0;
-    for (;;) {
-      const r = steps.next();
-      if (r.done) {
-        lines = r.value;
-        break;
-      }
-    }
-    b.finish(bytes, lines);
+    const { bytes, lines } = frame(path, b, from, readBytes !== undefined);
     const batches = b.ready.map((x) => ({ meta: x.meta, counters: x.counters, deadLetters: x.deadLetters, ...raw(x) }));
     return { batches, lines, bytes, lastLineNo: b.lastLineNo };
   };

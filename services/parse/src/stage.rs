@@ -471,84 +471,72 @@ struct Working {
     task: tokio::task::JoinHandle<WorkResult>,
 }
 
-/// Waits for every batch being worked on and sends them on, in order (before a Barrier or End).
-#[allow(clippy::too_many_arguments)]
-async fn drain(
-    cfg: &Config,
-    f: &mut Figures,
-    working: &mut VecDeque<Working>,
-    parsers: &mut Vec<BatchParser>,
-    credits: &Semaphore,
-    inflight: &Mutex<VecDeque<(u64, Instant, u64)>>,
-    dtx: &mpsc::Sender<Outbound>,
-    ev_rx: &mut mpsc::UnboundedReceiver<DownEvent>,
-    tx: &Upstream,
-) -> Result<(), Stop> {
-    while let Some(w) = working.pop_front() {
-        let done = tokio::select! {
+/// What sending a batch on needs: the run's downstream stream, its credits and its events.
+struct Chain<'a> {
+    cfg: &'a Config,
+    credits: &'a Semaphore,
+    inflight: &'a Mutex<VecDeque<(u64, Instant, u64)>>,
+    dtx: &'a mpsc::Sender<Outbound>,
+    ev_rx: &'a mut mpsc::UnboundedReceiver<DownEvent>,
+    tx: &'a Upstream,
+}
+
+impl Chain<'_> {
+    /// Waits for every batch being worked on and sends them on, in order.
+    async fn drain(
+        &mut self,
+        f: &mut Figures,
+        working: &mut VecDeque<Working>,
+        parsers: &mut Vec<BatchParser>,
+    ) -> Result<(), Stop> {
+        while let Some(w) = working.pop_front() {
+            let done = tokio::select! {
+                biased;
+                ev = self.ev_rx.recv() => return Err(down_failure(self.cfg, ev)),
+                _ = self.tx.closed() => return Err(Stop::Cancelled),
+                d = w.task => d,
+            };
+            self.forward(f, w.trace, done, parsers).await?;
+        }
+        Ok(())
+    }
+
+    /// A batch's work is done: takes its parser back and sends the result on.
+    async fn forward(
+        &mut self,
+        f: &mut Figures,
+        trace: u64,
+        done: Result<WorkResult, tokio::task::JoinError>,
+        parsers: &mut Vec<BatchParser>,
+    ) -> Result<(), Stop> {
+        let name = self.cfg.name.as_str();
+        let (parser, r, busy) =
+            done.map_err(|e| Stop::Fail(Status::internal(format!("{name}: batch {trace}: the work failed: {e}"))))?;
+        parsers.push(parser);
+        f.busy += busy;
+        let (out, lines, events, own_invalid) = r.map_err(Stop::Fail)?;
+        f.invalid += own_invalid;
+        f.events_in += lines;
+        self.send_batch(f, trace, Outbound::Encoded(out), events).await
+    }
+
+    /// Sends a batch on under a send credit, then acknowledges it upstream.
+    async fn send_batch(&mut self, f: &mut Figures, trace: u64, out: Outbound, events: u64) -> Result<(), Stop> {
+        let t1 = Instant::now();
+        tokio::select! {
             biased;
-            ev = ev_rx.recv() => return Err(down_failure(cfg, ev)),
-            _ = tx.closed() => return Err(Stop::Cancelled),
-            d = w.task => d,
-        };
-        forward(cfg, f, w.trace, done, parsers, credits, inflight, dtx, ev_rx, tx).await?;
+            ev = self.ev_rx.recv() => return Err(down_failure(self.cfg, ev)),
+            _ = self.tx.closed() => return Err(Stop::Cancelled),
+            p = self.credits.acquire() => p.expect("credit semaphore is never closed").forget(),
+        }
+        f.wait += t1.elapsed();
+        self.inflight.lock().unwrap().push_back((trace, Instant::now(), events));
+        send_down(self.cfg, self.dtx, self.ev_rx, self.tx, out).await?;
+        f.batches_out += 1;
+        f.events_out += events;
+        let ack = StageResponse { kind: Some(stage_response::Kind::Ack(trace)) };
+        send_up(self.cfg, self.ev_rx, self.tx, ack).await
     }
-    Ok(())
-}
-
-/// A batch's work is done: takes its parser back and sends the result on.
-#[allow(clippy::too_many_arguments)]
-async fn forward(
-    cfg: &Config,
-    f: &mut Figures,
-    trace: u64,
-    done: Result<WorkResult, tokio::task::JoinError>,
-    parsers: &mut Vec<BatchParser>,
-    credits: &Semaphore,
-    inflight: &Mutex<VecDeque<(u64, Instant, u64)>>,
-    dtx: &mpsc::Sender<Outbound>,
-    ev_rx: &mut mpsc::UnboundedReceiver<DownEvent>,
-    tx: &Upstream,
-) -> Result<(), Stop> {
-    let name = cfg.name.as_str();
-    let (parser, r, busy) =
-        done.map_err(|e| Stop::Fail(Status::internal(format!("{name}: batch {trace}: the work failed: {e}"))))?;
-    parsers.push(parser);
-    f.busy += busy;
-    let (out, lines, events, own_invalid) = r.map_err(Stop::Fail)?;
-    f.invalid += own_invalid;
-    f.events_in += lines;
-    send_batch(cfg, f, trace, Outbound::Encoded(out), events, credits, inflight, dtx, ev_rx, tx).await
-}
-
-/// Sends a batch on under a send credit, then acknowledges it upstream.
-#[allow(clippy::too_many_arguments)]
-async fn send_batch(
-    cfg: &Config,
-    f: &mut Figures,
-    trace: u64,
-    out: Outbound,
-    events: u64,
-    credits: &Semaphore,
-    inflight: &Mutex<VecDeque<(u64, Instant, u64)>>,
-    dtx: &mpsc::Sender<Outbound>,
-    ev_rx: &mut mpsc::UnboundedReceiver<DownEvent>,
-    tx: &Upstream,
-) -> Result<(), Stop> {
-    let t1 = Instant::now();
-    tokio::select! {
-        biased;
-        ev = ev_rx.recv() => return Err(down_failure(cfg, ev)),
-        _ = tx.closed() => return Err(Stop::Cancelled),
-        p = credits.acquire() => p.expect("credit semaphore is never closed").forget(),
-    }
-    f.wait += t1.elapsed();
-    inflight.lock().unwrap().push_back((trace, Instant::now(), events));
-    send_down(cfg, dtx, ev_rx, tx, out).await?;
-    f.batches_out += 1;
-    f.events_out += events;
-    let ack = StageResponse { kind: Some(stage_response::Kind::Ack(trace)) };
-    send_up(cfg, ev_rx, tx, ack).await
 }
 
 async fn run(
@@ -678,6 +666,11 @@ async fn run(
     // the order they came. Meanwhile this thread keeps the streams moving.
     let mut parsers: Vec<BatchParser> = (0..WORKERS).map(|_| BatchParser::new()).collect();
     let mut working: VecDeque<Working> = VecDeque::with_capacity(WORKERS);
+    macro_rules! chain {
+        () => {
+            Chain { cfg, credits: &credits, inflight: &inflight, dtx: &dtx, ev_rx: &mut ev_rx, tx }
+        };
+    }
     loop {
         let t = Instant::now();
         let msg = tokio::select! {
@@ -687,7 +680,7 @@ async fn run(
             done = async { (&mut working.front_mut().expect("checked").task).await }, if !working.is_empty() => {
                 // (waiting for our own work is not waiting on IPC)
                 let w = working.pop_front().expect("checked");
-                forward(cfg, &mut f, w.trace, done, &mut parsers, &credits, &inflight, &dtx, &mut ev_rx, tx).await?;
+                chain!().forward(&mut f, w.trace, done, &mut parsers).await?;
                 continue;
             }
             m = inbound.message(), if working.len() < WORKERS => m,
@@ -697,16 +690,16 @@ async fn run(
         let req = match msg {
             Ok(Some(r)) => r,
             Ok(None) => {
-                drain(cfg, &mut f, &mut working, &mut parsers, &credits, &inflight, &dtx, &mut ev_rx, tx).await?;
+                chain!().drain(&mut f, &mut working, &mut parsers).await?;
                 return Err(Stop::Fail(Status::aborted(format!("{name}: the stream ended before End"))));
             }
             Err(s) => {
-                drain(cfg, &mut f, &mut working, &mut parsers, &credits, &inflight, &dtx, &mut ev_rx, tx).await?;
+                chain!().drain(&mut f, &mut working, &mut parsers).await?;
                 return Err(inbound_failure(name, s));
             }
         };
         if !matches!(req.kind, Some(Kind::Batch(_))) {
-            drain(cfg, &mut f, &mut working, &mut parsers, &credits, &inflight, &dtx, &mut ev_rx, tx).await?;
+            chain!().drain(&mut f, &mut working, &mut parsers).await?;
         }
         match req.kind {
             Some(Kind::Batch(b)) => {
@@ -716,7 +709,7 @@ async fn run(
                     let n = payload_items(&b);
                     f.events_in += n;
                     let out = Outbound::Msg(StageRequest { kind: Some(Kind::Batch(b)) });
-                    send_batch(cfg, &mut f, trace, out, n, &credits, &inflight, &dtx, &mut ev_rx, tx).await?;
+                    chain!().send_batch(&mut f, trace, out, n).await?;
                 } else {
                     let mut parser = parsers.pop().expect("a parser for every batch being worked on");
                     let stage = name.to_string();

@@ -762,31 +762,10 @@ fn the_fast_path_agrees_with_the_full_scanner_on_mutated_lines() {
 /// one validator per shape sees the shape and then its mutations (and learns from those too).
 #[test]
 fn the_primed_fast_path_agrees_with_the_full_scanner_on_mutated_lines() {
+    #[rustfmt::skip]
     const PIECES: &[&[u8]] = &[
-        b"{",
-        b"}",
-        b"[",
-        b"]",
-        b"\"",
-        b":",
-        b",",
-        b" ",
-        b"0",
-        b"00",
-        b"1",
-        b"9",
-        b"-",
-        b".",
-        b"e",
-        b"E",
-        b"true",
-        b"fals",
-        b"null",
-        b"\"ts\"",
-        b"\"value\"",
-        b"\"x\":1",
-        b"\\",
-        b"\t",
+        b"{", b"}", b"[", b"]", b"\"", b":", b",", b" ", b"0", b"00", b"1", b"9",
+        b"-", b".", b"e", b"E", b"true", b"fals", b"null", b"\"ts\"", b"\"value\"", b"\"x\":1", b"\\", b"\t",
     ];
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let (mut cases, mut taken) = (0usize, 0usize);
