@@ -1,14 +1,15 @@
 //! A stand-in for the stages after parse, for interop runs before rules/aggregate exist: serves
 //! RulesService and relays each run to a SinkService. Unless the run is pass-through it folds
 //! the events into byType/byUser/byWindow (no drop or tag rules, 60 s windows) and drops the
-//! payload, as aggregate does, and sends the groups as ResultParts before End; replies flow back
-//! unchanged. So the sink's results.json and dead-letters.ndjson can be compared with the oracle.
+//! payload, as aggregate does, and sends the groups before End, in columns, in one ResultPart
+//! (aggregate splits them into parts of at most 10,000 groups); replies flow back unchanged. So
+//! the sink's results.json and dead-letters.ndjson can be compared with the oracle.
 //!   cargo run --release --example relay -- LISTEN_PORT SINK_ADDR
 use parse::pb::batch::Payload;
 use parse::pb::rules_service_server::{RulesService, RulesServiceServer};
 use parse::pb::sink_service_client::SinkServiceClient;
 use parse::pb::stage_request::Kind;
-use parse::pb::{Group, ResultPart, StageRequest, StageResponse, WindowGroup};
+use parse::pb::{GroupColumns, ResultPart, StageRequest, StageResponse, WindowColumns};
 use std::collections::HashMap;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
@@ -32,10 +33,10 @@ impl RulesService for Relay {
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(async move {
             let mut passthrough = false;
-            let mut types: HashMap<Vec<u8>, (i64, i64, i64, i64)> = HashMap::new();
-            let mut users: HashMap<Vec<u8>, (i64, i64, i64, i64)> = HashMap::new();
+            let mut types: HashMap<Vec<u8>, Stats> = HashMap::new();
+            let mut users: HashMap<Vec<u8>, Stats> = HashMap::new();
             let mut windows: HashMap<(i64, Vec<u8>), (i64, i64)> = HashMap::new();
-            let fold = |m: &mut HashMap<Vec<u8>, (i64, i64, i64, i64)>, k: &[u8], v: i64| {
+            let fold = |m: &mut HashMap<Vec<u8>, Stats>, k: &[u8], v: i64| {
                 let g = m.entry(k.to_vec()).or_insert((0, 0, v, v));
                 g.0 += 1;
                 g.1 += v;
@@ -62,24 +63,11 @@ impl RulesService for Relay {
                         }
                     }
                     Some(Kind::End(_)) if !passthrough => {
-                        let groups = |m: &HashMap<Vec<u8>, (i64, i64, i64, i64)>| -> Vec<Group> {
-                            m.iter()
-                                .map(|(k, g)| Group { key: k.clone().into(), count: g.0, sum: g.1, min: g.2, max: g.3 })
-                                .collect()
-                        };
                         let part = ResultPart {
-                            by_type: groups(&types),
-                            by_user: groups(&users),
-                            by_tag: vec![],
-                            by_window: windows
-                                .iter()
-                                .map(|((s, t), w)| WindowGroup {
-                                    start: *s,
-                                    r#type: t.clone().into(),
-                                    count: w.0,
-                                    sum: w.1,
-                                })
-                                .collect(),
+                            types: group_columns(&types),
+                            users: group_columns(&users),
+                            windows: window_columns(&windows),
+                            ..Default::default()
                         };
                         if tx.send(StageRequest { kind: Some(Kind::ResultPart(part)) }).await.is_err() {
                             return;
@@ -95,6 +83,67 @@ impl RulesService for Relay {
         let out = client.process(ReceiverStream::new(rx)).await?.into_inner();
         Ok(Response::new(Box::pin(out.map(|r| r))))
     }
+}
+
+/// count, sum, min, max of one group.
+type Stats = (i64, i64, i64, i64);
+
+/// One family's groups in columns, in the order ResultPart requires (by key bytes); None
+/// without groups.
+fn group_columns(m: &HashMap<Vec<u8>, Stats>) -> Option<GroupColumns> {
+    if m.is_empty() {
+        return None;
+    }
+    let mut groups: Vec<_> = m.iter().collect();
+    groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let n = groups.len();
+    let mut keys = Vec::with_capacity(groups.iter().map(|(k, _)| k.len()).sum());
+    let mut key_end = Vec::with_capacity(4 * n);
+    let mut figures = [(); 4].map(|_| Vec::with_capacity(8 * n));
+    for (k, g) in groups {
+        keys.extend_from_slice(k);
+        key_end.extend_from_slice(&(keys.len() as u32).to_le_bytes());
+        for (col, v) in figures.iter_mut().zip([g.0, g.1, g.2, g.3]) {
+            col.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let [count, sum, min, max] = figures;
+    Some(GroupColumns {
+        size: n as u32,
+        keys: keys.into(),
+        key_end: key_end.into(),
+        count: count.into(),
+        sum: sum.into(),
+        min: min.into(),
+        max: max.into(),
+    })
+}
+
+/// The windows in columns, by start, then type bytes, each type once in type_dict; None
+/// without windows.
+fn window_columns(m: &HashMap<(i64, Vec<u8>), (i64, i64)>) -> Option<WindowColumns> {
+    if m.is_empty() {
+        return None;
+    }
+    let mut windows: Vec<_> = m.iter().collect();
+    windows.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let n = windows.len();
+    let mut c = WindowColumns { size: n as u32, ..Default::default() };
+    let (mut start, mut type_index, mut count, mut sum) =
+        (Vec::with_capacity(8 * n), Vec::with_capacity(4 * n), Vec::with_capacity(8 * n), Vec::with_capacity(8 * n));
+    let mut index: HashMap<&[u8], u32> = HashMap::new();
+    for ((s, t), w) in windows {
+        let i = *index.entry(t).or_insert_with(|| {
+            c.type_dict.push(t.clone().into());
+            c.type_dict.len() as u32 - 1
+        });
+        start.extend_from_slice(&s.to_le_bytes());
+        type_index.extend_from_slice(&i.to_le_bytes());
+        count.extend_from_slice(&w.0.to_le_bytes());
+        sum.extend_from_slice(&w.1.to_le_bytes());
+    }
+    (c.start, c.type_index, c.count, c.sum) = (start.into(), type_index.into(), count.into(), sum.into());
+    Some(c)
 }
 
 #[tokio::main]

@@ -13,7 +13,6 @@ import {
   StageResponseSchema,
   type Batch,
   type End,
-  type Group as WireGroup,
   type ResultPart,
   type RunHeader,
   type StageRequest,
@@ -31,6 +30,7 @@ import {
 import { writeOutputs } from "@modular-runtime/pipeline/outputs";
 import { deadLetterLine, resultsParts, type Group, type WindowGroup } from "@modular-runtime/pipeline/results";
 import { percentile } from "@modular-runtime/pipeline/stats";
+import { readGroups, readWindows } from "./result-columns.js";
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 
@@ -38,8 +38,6 @@ const REASONS: Record<number, "invalid_json" | "invalid_event"> = {
   [DeadLetterReason.INVALID_JSON]: "invalid_json",
   [DeadLetterReason.INVALID_EVENT]: "invalid_event",
 };
-
-const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 function fail(code: Code, message: string): never {
   throw new ConnectError(`sink: ${message}`, code);
@@ -116,18 +114,6 @@ class DeadLetterFile {
     this.pending = [];
     closeSync(this.fd);
   }
-}
-
-function decodeKey(bytes: Uint8Array, family: string): string {
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    fail(Code.InvalidArgument, `${family} group key is not valid UTF-8`);
-  }
-}
-
-function toGroup(g: WireGroup, family: string): Group {
-  return { key: decodeKey(g.key, family), count: g.count, sum: g.sum, min: g.min, max: g.max };
 }
 
 const crash = crashPointFromEnv("sink", ["barrier", "saved", "end"]);
@@ -243,12 +229,13 @@ export async function* sinkRun(requests: AsyncIterable<StageRequest>, log: Logge
       } else if (kind.case === "resultPart") {
         sawResults = true;
         const p: ResultPart = kind.value;
-        for (const g of p.byType) byType.push(toGroup(g, "byType"));
-        for (const g of p.byUser) byUser.push(toGroup(g, "byUser"));
-        for (const g of p.byTag) byTag.push(toGroup(g, "byTag"));
-        for (const w of p.byWindow) {
-          byWindow.push({ start: Number(w.start), type: decodeKey(w.type, "byWindow"), count: w.count, sum: w.sum });
+        if (p.byType.length + p.byUser.length + p.byTag.length + p.byWindow.length > 0) {
+          fail(Code.InvalidArgument, "a ResultPart in the row form (by_type … by_window), which is no longer read: the aggregate binary is older than this sink (rebuild with bash scripts/build.d/split.sh)");
         }
+        readGroups(p.types, "byType", byType);
+        readGroups(p.users, "byUser", byUser);
+        readGroups(p.tags, "byTag", byTag);
+        readWindows(p.windows, byWindow);
         busyNs += process.hrtime.bigint() - t0;
       } else if (kind.case === "barrier") {
         const n = kind.value.checkpointId;

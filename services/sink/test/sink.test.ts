@@ -35,9 +35,44 @@ const batch = (trace: number, lines: number, invalid: number, dropped: number, d
       },
     },
   });
-const g = (key: string, count: number, sum: number, min: number, max: number) => ({
-  key: enc.encode(key), count: BigInt(count), sum: BigInt(sum), min: BigInt(min), max: BigInt(max),
-});
+type Int = number | bigint;
+const g = (key: string, count: Int, sum: Int, min: Int, max: Int) => ({ key, count, sum, min, max });
+const le64 = (xs: Int[]) => {
+  const v = new DataView(new ArrayBuffer(xs.length * 8));
+  xs.forEach((x, i) => v.setBigInt64(i * 8, BigInt(x), true));
+  return new Uint8Array(v.buffer);
+};
+const le32 = (xs: number[]) => {
+  const v = new DataView(new ArrayBuffer(xs.length * 4));
+  xs.forEach((x, i) => v.setUint32(i * 4, x, true));
+  return new Uint8Array(v.buffer);
+};
+/** One family's groups in the column form aggregate sends (GroupColumns). */
+const groups = (...gs: ReturnType<typeof g>[]) => {
+  const keys = gs.map((x) => enc.encode(x.key));
+  let end = 0;
+  return {
+    size: gs.length,
+    keys: Buffer.concat(keys),
+    keyEnd: le32(keys.map((k) => (end += k.length))),
+    count: le64(gs.map((x) => x.count)),
+    sum: le64(gs.map((x) => x.sum)),
+    min: le64(gs.map((x) => x.min)),
+    max: le64(gs.map((x) => x.max)),
+  };
+};
+/** Windows in the column form (WindowColumns), the type dictionary in order of first use. */
+const windows = (...ws: { start: Int; type: string; count: Int; sum: Int }[]) => {
+  const dict = [...new Set(ws.map((w) => w.type))];
+  return {
+    size: ws.length,
+    start: le64(ws.map((w) => w.start)),
+    typeIndex: le32(ws.map((w) => dict.indexOf(w.type))),
+    typeDict: dict.map((t) => enc.encode(t)),
+    count: le64(ws.map((w) => w.count)),
+    sum: le64(ws.map((w) => w.sum)),
+  };
+};
 
 async function drive(requests: StageRequest[]): Promise<StageResponse[]> {
   const out: StageResponse[] = [];
@@ -65,14 +100,14 @@ describe("sink", () => {
       batch(1, 3, 1, 0, [[2, DeadLetterReason.INVALID_JSON]]),
       batch(2, 3, 1, 1, [[6, DeadLetterReason.INVALID_EVENT]]),
       // results arrive unsorted and split over parts; the sink sorts by UTF-8 bytes
-      msg({ kind: { case: "resultPart", value: { byType: [g("view", 1, -5, -5, -5), g("click", 2, 30, 10, 20)], byUser: [g("ü", 1, 10, 10, 10)] } } }),
+      msg({ kind: { case: "resultPart", value: { types: groups(g("view", 1, -5, -5, -5), g("click", 2, 30, 10, 20)), users: groups(g("ü", 1, 10, 10, 10)) } } }),
       msg({
         kind: {
           case: "resultPart",
           value: {
-            byUser: [g("z", 1, 20, 20, 20), g("a", 1, -5, -5, -5)],
-            byTag: [g("tier=low", 3, 25, -5, 20)],
-            byWindow: [{ start: 60n, type: enc.encode("click"), count: 2n, sum: 30n }, { start: -60n, type: enc.encode("view"), count: 1n, sum: -5n }],
+            users: groups(g("z", 1, 20, 20, 20), g("a", 1, -5, -5, -5)),
+            tags: groups(g("tier=low", 3, 25, -5, 20)),
+            windows: windows({ start: 60, type: "click", count: 2, sum: 30 }, { start: -60, type: "view", count: 1, sum: -5 }),
           },
         },
       }),
@@ -122,13 +157,64 @@ describe("sink", () => {
     let e = await failure([
       header(out),
       batch(1, 2, 0, 0),
-      msg({ kind: { case: "resultPart", value: { byType: [g("click", 1, 1, 1, 1)] } } }),
+      msg({ kind: { case: "resultPart", value: { types: groups(g("click", 1, 1, 1, 1)) } } }),
       msg({ kind: { case: "end", value: { batches: 1n } } }),
     ]);
     expect(e.code).toBe(Code.DataLoss);
     expect(e.rawMessage).toMatch(/^sink: the byType groups count 1 events but the counters say 2 were aggregated/);
     e = await failure([header(out), batch(1, 0, 0, 0), msg({ kind: { case: "end", value: { batches: 2n } } })]);
     expect([e.code, e.rawMessage]).toEqual([Code.DataLoss, "sink: End says 2 batches were sent, 1 arrived"]);
+  });
+
+  it("reads figures beyond 2^53 exactly from the columns", async () => {
+    const out = join(dir, "wide");
+    const big = 2n ** 60n + 1n;
+    await drive([
+      header(out),
+      batch(1, 2, 0, 0),
+      msg({
+        kind: {
+          case: "resultPart",
+          value: {
+            types: groups(g("click", 2, big, -(2n ** 62n), 2n ** 62n)),
+            users: groups(g("u", 2, -(2n ** 53n) - 1n, -(2n ** 53n), 2n ** 53n - 1n)),
+            windows: windows({ start: -120, type: "click", count: 2, sum: -big }),
+          },
+        },
+      }),
+      msg({ kind: { case: "end", value: { batches: 1n } } }),
+    ]);
+    const r = readFileSync(join(out, "results.json"), "utf8");
+    expect(r).toContain(`"byType":[{"key":"click","count":2,"sum":${big},"min":${-(2n ** 62n)},"max":${2n ** 62n}}]`);
+    expect(r).toContain(`"byUser":[{"key":"u","count":2,"sum":-9007199254740993,"min":-9007199254740992,"max":9007199254740991}]`);
+    expect(r).toContain(`"byWindow":[{"start":"1969-12-31T23:58:00Z","type":"click","count":2,"sum":${-big}}]`);
+  });
+
+  it("refuses result columns that do not add up, naming the column", async () => {
+    const out = join(dir, "columns");
+    const part = (value: unknown) => msg({ kind: { case: "resultPart", value } } as Init);
+    const refused = async (value: unknown) => {
+      const e = await failure([header(out), batch(1, 1, 0, 0), part(value), msg({ kind: { case: "end", value: { batches: 1n } } })]);
+      return [e.code, e.rawMessage];
+    };
+    const one = groups(g("click", 1, 1, 1, 1));
+    expect(await refused({ byType: [{ key: enc.encode("click"), count: 1n }] })).toEqual([
+      Code.InvalidArgument,
+      "sink: a ResultPart in the row form (by_type … by_window), which is no longer read: the aggregate binary is older than this sink (rebuild with bash scripts/build.d/split.sh)",
+    ]);
+    expect(await refused({ types: { ...one, sum: one.sum.subarray(0, 7) } })).toEqual([Code.InvalidArgument, "sink: byType.sum holds 7 bytes, expected 1 × 8"]);
+    expect(await refused({ types: { ...one, keyEnd: le32([6]) } })).toEqual([Code.InvalidArgument, "sink: byType.key_end[0] = 6 is outside 0..5"]);
+    expect(await refused({ types: { ...one, keyEnd: le32([4]) } })).toEqual([Code.InvalidArgument, "sink: byType.keys holds 5 bytes, the keys end at 4"]);
+    expect(await refused({ tags: { ...one, keys: new Uint8Array([0x61, 0xff, 0x62, 0x63, 0x64]) } })).toEqual([Code.InvalidArgument, "sink: byTag key 0 is not valid UTF-8"]);
+    const w = windows({ start: 0, type: "click", count: 1, sum: 1 });
+    expect(await refused({ types: one, windows: { ...w, typeIndex: le32([1]) } })).toEqual([
+      Code.InvalidArgument,
+      "sink: byWindow.type_index[0] = 1, but type_dict has 1 entries",
+    ]);
+    expect(await refused({ types: one, windows: { ...w, start: le64([2n ** 62n]) } })).toEqual([
+      Code.InvalidArgument,
+      `sink: byWindow.start[0] = ${2n ** 62n} is not a representable time`,
+    ]);
   });
 
   it("pass-through: acknowledges batches with payloads and writes only metrics.json", async () => {
@@ -146,7 +232,7 @@ describe("sink", () => {
 
 describe("sink, checkpointed", () => {
   const barrier = (n: number): StageRequest => msg({ kind: { case: "barrier", value: { checkpointId: BigInt(n) } } });
-  const results = msg({ kind: { case: "resultPart", value: { byType: [g("click", 4, 40, 10, 10)] } } });
+  const results = msg({ kind: { case: "resultPart", value: { types: groups(g("click", 4, 40, 10, 10)) } } });
   const end = (batches: number) => msg({ kind: { case: "end", value: { batches: BigInt(batches), physicalLines: 12n, inputBytes: 1n } } });
   const dl = (n: number): [number, DeadLetterReason] => [n, DeadLetterReason.INVALID_JSON];
 
@@ -223,7 +309,7 @@ describe("sink, checkpointed", () => {
     })().then(() => undefined, (e: unknown) => ConnectError.from(e));
     await new Promise((r) => setTimeout(r, 50));
     expect(existsSync(join(checkpointDir, "sink-1.json"))).toBe(true);
-    const three = msg({ kind: { case: "resultPart", value: { byType: [g("click", 3, 30, 10, 10)] } } });
+    const three = msg({ kind: { case: "resultPart", value: { types: groups(g("click", 3, 30, 10, 10)) } } });
     const newer = drive([header(out, { checkpointDir, attempt: 2, resumeCheckpoint: 1n }), batch(2, 2, 0, 0), three, end(2)]);
     await newer;
     release();

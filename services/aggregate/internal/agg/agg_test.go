@@ -63,10 +63,10 @@ func TestFoldHandChecked(t *testing.T) {
 			{60, "buy", WStats{1, 1}, 0},
 		},
 	}
-	equalResults(t, "hand-checked", flatten(run(t, batches, 1, 60, MaxGroupsPerPart, MaxPartBytes)), want)
+	equalResults(t, "hand-checked", flatten(t, run(t, batches, 1, 60, MaxGroupsPerPart, MaxPartBytes)), want)
 	equalResults(t, "reference", reference(batches, 60), want)
 	for p := 2; p <= 4; p++ {
-		equalResults(t, fmt.Sprintf("partitions=%d", p), flatten(run(t, batches, p, 60, MaxGroupsPerPart, MaxPartBytes)), want)
+		equalResults(t, fmt.Sprintf("partitions=%d", p), flatten(t, run(t, batches, p, 60, MaxGroupsPerPart, MaxPartBytes)), want)
 	}
 }
 
@@ -75,7 +75,7 @@ func TestPartitionsMatchReference(t *testing.T) {
 		batches := randomBatches(uint64(ws), 40, 500, 300)
 		want := reference(batches, ws)
 		for p := 1; p <= 8; p++ {
-			got := flatten(run(t, batches, p, ws, MaxGroupsPerPart, MaxPartBytes))
+			got := flatten(t, run(t, batches, p, ws, MaxGroupsPerPart, MaxPartBytes))
 			equalResults(t, fmt.Sprintf("windowSeconds=%d partitions=%d", ws, p), got, want)
 		}
 	}
@@ -94,7 +94,7 @@ func TestResultChunkingAndOrder(t *testing.T) {
 		parts := run(t, batches, p, 60, MaxGroupsPerPart, MaxPartBytes)
 		n := 0
 		for i, part := range parts {
-			k := len(part.ByType) + len(part.ByUser) + len(part.ByTag) + len(part.ByWindow)
+			k := partGroups(t, part)
 			if k > MaxGroupsPerPart || k == 0 {
 				t.Fatalf("partitions=%d: part %d has %d groups", p, i, k)
 			}
@@ -106,21 +106,17 @@ func TestResultChunkingAndOrder(t *testing.T) {
 		if n != total || len(parts) != (total+MaxGroupsPerPart-1)/MaxGroupsPerPart {
 			t.Fatalf("partitions=%d: %d groups in %d parts, want %d groups", p, n, len(parts), total)
 		}
-		equalResults(t, fmt.Sprintf("partitions=%d", p), flatten(parts), want)
+		equalResults(t, fmt.Sprintf("partitions=%d", p), flatten(t, parts), want)
 	}
 
 	// A byte budget splits parts early; order and content stay the same.
 	parts := run(t, batches, 2, 60, MaxGroupsPerPart, 1000)
 	for i, part := range parts {
-		bytes := 0
-		for _, g := range part.ByUser {
-			bytes += len(g.Key)
-		}
-		if bytes > 1000 {
+		if bytes := partKeyBytes(t, part); bytes > 1000 {
 			t.Fatalf("part %d holds %d key bytes", i, bytes)
 		}
 	}
-	equalResults(t, "byte-limited", flatten(parts), want)
+	equalResults(t, "byte-limited", flatten(t, parts), want)
 }
 
 func TestEmptyRun(t *testing.T) {

@@ -72,25 +72,45 @@ type result struct {
 	windows            []Window
 }
 
-func fromPB(gs []*pb.Group) []Group {
-	var out []Group
-	for _, g := range gs {
-		out = append(out, Group{string(g.Key), Stats{g.Count, g.Sum, g.Min, g.Max}})
-	}
-	return out
-}
-
-func flatten(parts []*pb.ResultPart) result {
+// flatten decodes the parts (failing the test on a malformed one) and joins their groups.
+func flatten(t testing.TB, parts []*pb.ResultPart) result {
+	t.Helper()
 	var r result
-	for _, p := range parts {
-		r.types = append(r.types, fromPB(p.ByType)...)
-		r.users = append(r.users, fromPB(p.ByUser)...)
-		r.tags = append(r.tags, fromPB(p.ByTag)...)
-		for _, w := range p.ByWindow {
-			r.windows = append(r.windows, Window{w.Start, string(w.Type), WStats{w.Count, w.Sum}, 0})
+	for i, p := range parts {
+		d, err := DecodePart(p)
+		if err != nil {
+			t.Fatalf("result part %d: %v", i, err)
 		}
+		r.types = append(r.types, d.Types...)
+		r.users = append(r.users, d.Users...)
+		r.tags = append(r.tags, d.Tags...)
+		r.windows = append(r.windows, d.Windows...)
 	}
 	return r
+}
+
+// partGroups is the number of groups in one part.
+func partGroups(t testing.TB, p *pb.ResultPart) int {
+	t.Helper()
+	r := flatten(t, []*pb.ResultPart{p})
+	return len(r.types) + len(r.users) + len(r.tags) + len(r.windows)
+}
+
+// partKeyBytes is the key bytes of one part as the part budget counts them: every group's key,
+// and a window's type once per window.
+func partKeyBytes(t testing.TB, p *pb.ResultPart) int {
+	t.Helper()
+	r := flatten(t, []*pb.ResultPart{p})
+	n := 0
+	for _, f := range [][]Group{r.types, r.users, r.tags} {
+		for _, g := range f {
+			n += len(g.Key)
+		}
+	}
+	for _, w := range r.windows {
+		n += len(w.Type)
+	}
+	return n
 }
 
 // reference folds events the obvious way: one map per family, sorted at the end.

@@ -2,6 +2,8 @@ package agg
 
 import (
 	"cmp"
+	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -101,7 +103,8 @@ func (p *partition) sortRuns() *sortedRuns {
 	return r
 }
 
-// mergeRuns visits the union of sorted runs in order, combining entries with equal keys.
+// mergeRuns visits the union of sorted runs in order, combining entries with equal keys. The
+// entry visit gets is only valid during the call.
 func mergeRuns[T any](runs [][]T, compare func(a, b *T) int, combine func(dst, src *T), visit func(*T) error) error {
 	pos := make([]int, len(runs))
 	heap := make([]int, 0, len(runs)) // run indexes, ordered by their current head
@@ -144,9 +147,10 @@ func mergeRuns[T any](runs [][]T, compare func(a, b *T) int, combine func(dst, s
 			down(0)
 		}
 	}
+	var cur T // one for the whole merge: visit gets a pointer, so a cur per entry would escape
 	for len(heap) > 0 {
 		r := heap[0]
-		cur := runs[r][pos[r]]
+		cur = runs[r][pos[r]]
 		advance()
 		for len(heap) > 0 {
 			t := heap[0]
@@ -163,8 +167,10 @@ func mergeRuns[T any](runs [][]T, compare func(a, b *T) int, combine func(dst, s
 	return nil
 }
 
-// partWriter fills ResultParts up to MaxGroupsPerPart groups (and MaxPartBytes key bytes).
-// The messages of a part are allocated in slabs, not one by one.
+// partWriter fills ResultParts of at most maxGroups groups (and about maxBytes key bytes), the
+// groups in columns (GroupColumns, WindowColumns). A part's columns of one family are allocated
+// once, when its first group of that family comes, with room for the groups the part can still
+// take, so adding a group allocates nothing.
 type partWriter struct {
 	maxGroups, maxBytes int
 	send                func(*pb.ResultPart) error
@@ -172,34 +178,18 @@ type partWriter struct {
 	n, bytes            int
 	groups              int
 	parts               int
-	groupSlab           []pb.Group
-	windowSlab          []pb.WindowGroup
-	typeBytes           map[string][]byte // window types repeat: one byte slice each
+	// The run entries of the family being merged that are not in a part yet: at least the
+	// groups still to come (equal keys of several runs make one group).
+	left     int
+	winTypes map[string]winType
 }
 
-func (w *partWriter) group(g *Group) *pb.Group {
-	if len(w.groupSlab) == 0 {
-		w.groupSlab = make([]pb.Group, min(1024, w.maxGroups))
-	}
-	m := &w.groupSlab[0]
-	w.groupSlab = w.groupSlab[1:]
-	m.Key, m.Count, m.Sum, m.Min, m.Max = []byte(g.Key), g.Count, g.Sum, g.Min, g.Max
-	return m
-}
-
-func (w *partWriter) window(g *Window) *pb.WindowGroup {
-	if len(w.windowSlab) == 0 {
-		w.windowSlab = make([]pb.WindowGroup, min(1024, w.maxGroups))
-	}
-	m := &w.windowSlab[0]
-	w.windowSlab = w.windowSlab[1:]
-	t, ok := w.typeBytes[g.Type]
-	if !ok {
-		t = []byte(g.Type)
-		w.typeBytes[g.Type] = t
-	}
-	m.Start, m.Type, m.Count, m.Sum = g.Start, t, g.Count, g.Sum
-	return m
+// winType is a window type's bytes (made once per run) and its index in the type_dict of the
+// part it was last added to.
+type winType struct {
+	b    []byte
+	part int // 1 + the number of parts sent before that part
+	idx  uint32
 }
 
 func (w *partWriter) room(keyLen int) error {
@@ -217,6 +207,66 @@ func (w *partWriter) room(keyLen int) error {
 	return nil
 }
 
+// capacity is how many groups of the current family the part can still take, this one included
+// (called after room).
+func (w *partWriter) capacity() int { return max(1, min(w.maxGroups-w.n+1, w.left)) }
+
+func (w *partWriter) group(field func(*pb.ResultPart) **pb.GroupColumns, g *Group) error {
+	if err := w.room(len(g.Key)); err != nil {
+		return err
+	}
+	c := *field(w.cur)
+	if c == nil {
+		k := w.capacity()
+		c = &pb.GroupColumns{
+			Keys: make([]byte, 0, min(w.maxBytes, 16*k)), KeyEnd: make([]byte, 0, 4*k),
+			Count: make([]byte, 0, 8*k), Sum: make([]byte, 0, 8*k), Min: make([]byte, 0, 8*k), Max: make([]byte, 0, 8*k),
+		}
+		*field(w.cur) = c
+	}
+	w.left--
+	c.Keys = append(c.Keys, g.Key...)
+	if uint64(len(c.Keys)) > math.MaxUint32 {
+		return fmt.Errorf("a result part's keys exceed 4 GiB (key_end is uint32): lower the part's byte budget (%d)", w.maxBytes)
+	}
+	c.KeyEnd = le.AppendUint32(c.KeyEnd, uint32(len(c.Keys)))
+	c.Count = le.AppendUint64(c.Count, uint64(g.Count))
+	c.Sum = le.AppendUint64(c.Sum, uint64(g.Sum))
+	c.Min = le.AppendUint64(c.Min, uint64(g.Min))
+	c.Max = le.AppendUint64(c.Max, uint64(g.Max))
+	c.Size++
+	return nil
+}
+
+func (w *partWriter) window(g *Window) error {
+	if err := w.room(len(g.Type)); err != nil {
+		return err
+	}
+	c := w.cur.Windows
+	if c == nil {
+		k := w.capacity()
+		c = &pb.WindowColumns{Start: make([]byte, 0, 8*k), TypeIndex: make([]byte, 0, 4*k), Count: make([]byte, 0, 8*k), Sum: make([]byte, 0, 8*k)}
+		w.cur.Windows = c
+	}
+	w.left--
+	// type_dict is per part: a type's first window in this part adds it.
+	t := w.winTypes[g.Type]
+	if t.part != w.parts+1 {
+		if t.b == nil {
+			t.b = []byte(g.Type)
+		}
+		t.part, t.idx = w.parts+1, uint32(len(c.TypeDict))
+		c.TypeDict = append(c.TypeDict, t.b)
+		w.winTypes[g.Type] = t
+	}
+	c.Start = le.AppendUint64(c.Start, uint64(g.Start))
+	c.TypeIndex = le.AppendUint32(c.TypeIndex, t.idx)
+	c.Count = le.AppendUint64(c.Count, uint64(g.Count))
+	c.Sum = le.AppendUint64(c.Sum, uint64(g.Sum))
+	c.Size++
+	return nil
+}
+
 func (w *partWriter) flush() error {
 	if w.cur == nil {
 		return nil
@@ -228,14 +278,16 @@ func (w *partWriter) flush() error {
 }
 
 // Results merges the partitions' sorted groups (after Close) and sends them in ResultParts of
-// at most maxGroups groups (and about maxBytes key bytes): byType, then byUser, byTag and
-// byWindow, each ascending by key bytes (windows by start, then type bytes). It returns the
-// number of groups and parts sent.
+// at most maxGroups groups (and about maxBytes key bytes, a window counting its type's): byType,
+// then byUser, byTag and byWindow, each ascending by key bytes (windows by start, then type
+// bytes); a part may hold the end of one family and the start of the next. The groups travel in
+// the parts' columns (types, users, tags, windows; nil for a family the part has no group of),
+// never in the deprecated row fields. It returns the number of groups and parts sent.
 func (a *Aggregator) Results(maxGroups, maxBytes int, send func(*pb.ResultPart) error) (groups, parts int, err error) {
 	if err := a.Close(); err != nil {
 		return 0, 0, err
 	}
-	w := &partWriter{maxGroups: max(1, maxGroups), maxBytes: max(1, maxBytes), send: send, typeBytes: map[string][]byte{}}
+	w := &partWriter{maxGroups: max(1, maxGroups), maxBytes: max(1, maxBytes), send: send, winTypes: map[string]winType{}}
 	pick := func(f func(*sortedRuns) []Group) [][]Group {
 		runs := make([][]Group, 0, len(a.sorted))
 		for _, s := range a.sorted {
@@ -245,40 +297,37 @@ func (a *Aggregator) Results(maxGroups, maxBytes int, send func(*pb.ResultPart) 
 		}
 		return runs
 	}
-	combine := func(dst, src *Group) { dst.merge(src.Stats) }
+	combine := func(dst, src *Group) {
+		dst.merge(src.Stats)
+		w.left--
+	}
 	families := []struct {
-		runs [][]Group
-		add  func(*pb.ResultPart, *pb.Group)
+		runs  [][]Group
+		field func(*pb.ResultPart) **pb.GroupColumns
 	}{
-		{pick(func(s *sortedRuns) []Group { return s.types }), func(p *pb.ResultPart, g *pb.Group) { p.ByType = append(p.ByType, g) }},
-		{pick(func(s *sortedRuns) []Group { return s.users }), func(p *pb.ResultPart, g *pb.Group) { p.ByUser = append(p.ByUser, g) }},
-		{pick(func(s *sortedRuns) []Group { return s.tags }), func(p *pb.ResultPart, g *pb.Group) { p.ByTag = append(p.ByTag, g) }},
+		{pick(func(s *sortedRuns) []Group { return s.types }), func(p *pb.ResultPart) **pb.GroupColumns { return &p.Types }},
+		{pick(func(s *sortedRuns) []Group { return s.users }), func(p *pb.ResultPart) **pb.GroupColumns { return &p.Users }},
+		{pick(func(s *sortedRuns) []Group { return s.tags }), func(p *pb.ResultPart) **pb.GroupColumns { return &p.Tags }},
 	}
 	for _, f := range families {
-		err := mergeRuns(f.runs, cmpGroup, combine, func(g *Group) error {
-			if err := w.room(len(g.Key)); err != nil {
-				return err
-			}
-			f.add(w.cur, w.group(g))
-			return nil
-		})
+		w.left = 0
+		for _, r := range f.runs {
+			w.left += len(r)
+		}
+		err := mergeRuns(f.runs, cmpGroup, combine, func(g *Group) error { return w.group(f.field, g) })
 		if err != nil {
 			return w.groups, w.parts, err
 		}
 	}
 	wruns := make([][]Window, 0, len(a.sorted))
+	w.left = 0
 	for _, s := range a.sorted {
 		if s != nil {
 			wruns = append(wruns, s.windows)
+			w.left += len(s.windows)
 		}
 	}
-	err = mergeRuns(wruns, cmpWindow, func(dst, src *Window) { dst.Count += src.Count; dst.Sum += src.Sum }, func(g *Window) error {
-		if err := w.room(len(g.Type)); err != nil {
-			return err
-		}
-		w.cur.ByWindow = append(w.cur.ByWindow, w.window(g))
-		return nil
-	})
+	err = mergeRuns(wruns, cmpWindow, func(dst, src *Window) { dst.Count += src.Count; dst.Sum += src.Sum; w.left-- }, w.window)
 	if err == nil {
 		err = w.flush()
 	}

@@ -102,10 +102,10 @@ func TestSnapshotRestoreMatchesUninterruptedFold(t *testing.T) {
 			data := buf.Bytes()
 			fold(t, a, batches, k+4, len(batches))
 			uninterrupted := results(t, a)
-			equalResults(t, what+": the run that took the snapshot", flatten(uninterrupted), want)
+			equalResults(t, what+": the run that took the snapshot", flatten(t, uninterrupted), want)
 
 			// The snapshot alone is the state after exactly k batches.
-			equalResults(t, what+": the snapshot", flatten(results(t, restored(t, data, p, ws))), reference(batches[:k], ws))
+			equalResults(t, what+": the snapshot", flatten(t, results(t, restored(t, data, p, ws))), reference(batches[:k], ws))
 
 			// Restored into another partition count, plus the batches after it: the same
 			// ResultParts, byte for byte.
@@ -113,7 +113,7 @@ func TestSnapshotRestoreMatchesUninterruptedFold(t *testing.T) {
 				b := restored(t, data, q, ws)
 				fold(t, b, batches, k, len(batches))
 				got := results(t, b)
-				equalResults(t, fmt.Sprintf("%s: restored into %d partitions", what, q), flatten(got), want)
+				equalResults(t, fmt.Sprintf("%s: restored into %d partitions", what, q), flatten(t, got), want)
 				if !bytes.Equal(testwire.Parts(t, got), testwire.Parts(t, uninterrupted)) {
 					t.Errorf("%s: restored into %d partitions: the ResultParts differ from the uninterrupted run's", what, q)
 				}
@@ -138,7 +138,7 @@ func TestSnapshotChainOverSeveralAttempts(t *testing.T) {
 	}
 	last := restored(t, data, 3, 60)
 	fold(t, last, batches, pos, len(batches))
-	equalResults(t, "after five attempts", flatten(results(t, last)), want)
+	equalResults(t, "after five attempts", flatten(t, results(t, last)), want)
 }
 
 func TestSnapshotMetaAndEmptyState(t *testing.T) {

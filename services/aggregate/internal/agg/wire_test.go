@@ -156,7 +156,7 @@ func TestDecodeEventsRejectsMalformed(t *testing.T) {
 	if _, _, err := a.Results(MaxGroupsPerPart, MaxPartBytes, func(p *pb.ResultPart) error { parts = append(parts, p); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if got := flatten(parts); len(got.types) != 2 || got.types[0].Count != 1 {
+	if got := flatten(t, parts); len(got.types) != 2 || got.types[0].Count != 1 {
 		t.Fatalf("after a refused batch: %+v", got)
 	}
 }
@@ -211,7 +211,7 @@ func TestWindowsOutsideTheDenseStore(t *testing.T) {
 	for _, w := range []int64{1, 60} {
 		want := reference(batches, w)
 		for _, p := range []int{1, 3} {
-			got := flatten(run(t, batches, p, w, 1000, MaxPartBytes))
+			got := flatten(t, run(t, batches, p, w, 1000, MaxPartBytes))
 			equalResults(t, fmt.Sprintf("window %d, %d partitions", w, p), got, want)
 		}
 	}
@@ -238,10 +238,10 @@ func TestWindowsOutsideTheDenseStoreSurviveASnapshot(t *testing.T) {
 		a := New(context.Background(), p, 60)
 		fold(t, a, batches, 0, 5)
 		data := snapshot(t, a, SnapshotMeta{RunID: "r", Checkpoint: 1})
-		equalResults(t, "the snapshot", flatten(results(t, restored(t, data, 2, 60))), reference(batches[:5], 60))
+		equalResults(t, "the snapshot", flatten(t, results(t, restored(t, data, 2, 60))), reference(batches[:5], 60))
 		b := restored(t, data, 3-p, 60)
 		fold(t, b, batches, 5, len(batches))
-		equalResults(t, fmt.Sprintf("restored from %d partitions", p), flatten(results(t, b)), want)
+		equalResults(t, fmt.Sprintf("restored from %d partitions", p), flatten(t, results(t, b)), want)
 	}
 }
 

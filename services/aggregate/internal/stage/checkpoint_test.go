@@ -14,7 +14,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	pb "github.com/modular-runtime/aggregate/gen/pipeline/v1"
 	"github.com/modular-runtime/aggregate/internal/agg"
@@ -176,15 +175,10 @@ func resultParts(msgs []*pb.StageRequest) []*pb.ResultPart {
 // checkGroups compares the groups of the parts with those of the events, folded the obvious way.
 func checkGroups(t testing.TB, what string, parts []*pb.ResultPart, events [][]event) {
 	t.Helper()
-	var types, users, tags []*pb.Group
-	var windows []*pb.WindowGroup
-	for _, p := range parts {
-		types, users, tags, windows = append(types, p.ByType...), append(users, p.ByUser...), append(tags, p.ByTag...), append(windows, p.ByWindow...)
-	}
+	_, got := decodeParts(t, parts)
+	types, users, tags, windows := got.Types, got.Users, got.Tags, got.Windows
 	wt, wu, wtag, ww := expected(events, 60)
-	eq := func(a, b *pb.Group) bool { return proto.Equal(a, b) }
-	if !slices.EqualFunc(types, wt, eq) || !slices.EqualFunc(users, wu, eq) || !slices.EqualFunc(tags, wtag, eq) ||
-		!slices.EqualFunc(windows, ww, func(a, b *pb.WindowGroup) bool { return proto.Equal(a, b) }) {
+	if !slices.Equal(types, wt) || !slices.Equal(users, wu) || !slices.Equal(tags, wtag) || !slices.Equal(windows, ww) {
 		t.Errorf("%s: groups differ: got %d/%d/%d/%d (types/users/tags/windows), want %d/%d/%d/%d", what,
 			len(types), len(users), len(tags), len(windows), len(wt), len(wu), len(wtag), len(ww))
 	}

@@ -245,17 +245,17 @@ func makeBatches(seed uint64, n, per int) ([]*pb.Batch, [][]event) {
 }
 
 // expected folds events the obvious way into sorted groups.
-func expected(batches [][]event, w int64) (types, users, tags []*pb.Group, windows []*pb.WindowGroup) {
-	fam := [3]map[string]*pb.Group{{}, {}, {}}
+func expected(batches [][]event, w int64) (types, users, tags []agg.Group, windows []agg.Window) {
+	fam := [3]map[string]*agg.Group{{}, {}, {}}
 	type wk struct {
 		start int64
 		typ   string
 	}
-	wins := map[wk]*pb.WindowGroup{}
-	add := func(m map[string]*pb.Group, k string, v int64) {
+	wins := map[wk]*agg.Window{}
+	add := func(m map[string]*agg.Group, k string, v int64) {
 		g := m[k]
 		if g == nil {
-			g = &pb.Group{Key: []byte(k), Min: v, Max: v}
+			g = &agg.Group{Key: k, Stats: agg.Stats{Min: v, Max: v}}
 			m[k] = g
 		}
 		g.Count++
@@ -272,30 +272,45 @@ func expected(batches [][]event, w int64) (types, users, tags []*pb.Group, windo
 			start := e.ts - ((e.ts%w)+w)%w
 			k := wk{start, e.typ}
 			if wins[k] == nil {
-				wins[k] = &pb.WindowGroup{Start: start, Type: []byte(e.typ)}
+				wins[k] = &agg.Window{Start: start, Type: e.typ}
 			}
 			wins[k].Count++
 			wins[k].Sum += int64(e.v)
 		}
 	}
-	sorted := func(m map[string]*pb.Group) []*pb.Group {
-		out := make([]*pb.Group, 0, len(m))
+	sorted := func(m map[string]*agg.Group) []agg.Group {
+		out := make([]agg.Group, 0, len(m))
 		for _, g := range m {
-			out = append(out, g)
+			out = append(out, *g)
 		}
-		slices.SortFunc(out, func(a, b *pb.Group) int { return strings.Compare(string(a.Key), string(b.Key)) })
+		slices.SortFunc(out, func(a, b agg.Group) int { return strings.Compare(a.Key, b.Key) })
 		return out
 	}
 	for _, w := range wins {
-		windows = append(windows, w)
+		windows = append(windows, *w)
 	}
-	slices.SortFunc(windows, func(a, b *pb.WindowGroup) int {
+	slices.SortFunc(windows, func(a, b agg.Window) int {
 		if a.Start != b.Start {
 			return int(max(-1, min(1, a.Start-b.Start)))
 		}
-		return strings.Compare(string(a.Type), string(b.Type))
+		return strings.Compare(a.Type, b.Type)
 	})
 	return sorted(fam[0]), sorted(fam[1]), sorted(fam[2]), windows
+}
+
+// decodeParts decodes result parts as the sink reads them (failing the test on a malformed
+// one): each part's groups, and every family's groups across the parts in order.
+func decodeParts(t testing.TB, parts []*pb.ResultPart) (each []agg.Part, all agg.Part) {
+	t.Helper()
+	for i, p := range parts {
+		d, err := agg.DecodePart(p)
+		if err != nil {
+			t.Fatalf("result part %d: %v", i, err)
+		}
+		each = append(each, d)
+		all.Types, all.Users, all.Tags, all.Windows = append(all.Types, d.Types...), append(all.Users, d.Users...), append(all.Tags, d.Tags...), append(all.Windows, d.Windows...)
+	}
+	return each, all
 }
 
 // ---- the upstream side -------------------------------------------------------------------------
@@ -415,26 +430,24 @@ func TestRunFoldsForwardsAndCompletes(t *testing.T) {
 				}
 				parts = append(parts, m.GetResultPart())
 			}
-			var types, users, tags []*pb.Group
-			var windows []*pb.WindowGroup
-			for _, part := range parts {
-				n := len(part.ByType) + len(part.ByUser) + len(part.ByTag) + len(part.ByWindow)
+			each, all := decodeParts(t, parts)
+			for _, d := range each {
+				n := len(d.Types) + len(d.Users) + len(d.Tags) + len(d.Windows)
 				if n == 0 || n > agg.MaxGroupsPerPart {
 					t.Fatalf("part with %d groups", n)
 				}
-				types, users, tags, windows = append(types, part.ByType...), append(users, part.ByUser...), append(tags, part.ByTag...), append(windows, part.ByWindow...)
 			}
 			wt, wu, wtag, ww := expected(events, 60)
 			for _, f := range []struct {
 				name      string
-				got, want []*pb.Group
-			}{{"byType", types, wt}, {"byUser", users, wu}, {"byTag", tags, wtag}} {
-				if !slices.EqualFunc(f.got, f.want, func(a, b *pb.Group) bool { return proto.Equal(a, b) }) {
+				got, want []agg.Group
+			}{{"byType", all.Types, wt}, {"byUser", all.Users, wu}, {"byTag", all.Tags, wtag}} {
+				if !slices.Equal(f.got, f.want) {
 					t.Errorf("%s: got %d groups, want %d", f.name, len(f.got), len(f.want))
 				}
 			}
-			if !slices.EqualFunc(windows, ww, func(a, b *pb.WindowGroup) bool { return proto.Equal(a, b) }) {
-				t.Errorf("byWindow: got %d groups, want %d", len(windows), len(ww))
+			if !slices.Equal(all.Windows, ww) {
+				t.Errorf("byWindow: got %d groups, want %d", len(all.Windows), len(ww))
 			}
 
 			end := rest[len(rest)-1].GetEnd()
@@ -469,15 +482,20 @@ func TestManyGroupsAreChunked(t *testing.T) {
 	if o.err != nil || o.complete == nil {
 		t.Fatalf("run: %v", o.err)
 	}
-	var sizes []int
-	var users []string
+	var parts []*pb.ResultPart
 	for _, m := range sink.messages() {
 		if p := m.GetResultPart(); p != nil {
-			sizes = append(sizes, len(p.ByType)+len(p.ByUser)+len(p.ByTag)+len(p.ByWindow))
-			for _, g := range p.ByUser {
-				users = append(users, string(g.Key))
-			}
+			parts = append(parts, p)
 		}
+	}
+	each, all := decodeParts(t, parts)
+	var sizes []int
+	for _, d := range each {
+		sizes = append(sizes, len(d.Types)+len(d.Users)+len(d.Tags)+len(d.Windows))
+	}
+	var users []string
+	for _, g := range all.Users {
+		users = append(users, g.Key)
 	}
 	// 1 type + 23,456 users + 391 windows = 23,848 groups → 10,000 + 10,000 + 3,848.
 	if !slices.Equal(sizes, []int{10_000, 10_000, 3_848}) {
