@@ -1,6 +1,7 @@
-// §4.4 sorts keys by their UTF-8 bytes: compareUtf8 and the sorts built on it against the bytes.
+// §4.4 sorts keys by their UTF-8 bytes: compareUtf8 and the sorts built on it against the bytes;
+// the byte-level byWindow writer against the plain rendering of §4.4.
 import { describe, expect, it } from 'vitest';
-import { compareUtf8, resultsJson, sortWindows, type Group } from '../src/results.js';
+import { compareUtf8, formatUtc, jsonString, resultsJson, sortWindows, type Group, type WindowGroup } from '../src/results.js';
 
 const byBytes = (a: string, b: string) => Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
 
@@ -27,5 +28,35 @@ describe('compareUtf8', () => {
     const sorted = sortWindows(ws).map((w) => `${w.start}|${w.type}`);
     const expected = [...KEYS].sort(byBytes);
     expect(sorted).toEqual([...expected.map((t) => `3600|${t}`), ...expected.map((t) => `7200|${t}`)]);
+  });
+});
+
+describe('byWindow rendering', () => {
+  // §4.4 written the plain way: one template string per window.
+  const plain = (w: WindowGroup) => `{"start":"${formatUtc(w.start)}","type":${jsonString(w.type)},"count":${w.count},"sum":${w.sum}}`;
+  const render = (byWindow: WindowGroup[]) => {
+    const json = resultsJson({ lines: 0, valid: 0, invalid: 0, dropped: 0, aggregated: 0, byType: [], byUser: [], byTag: [], byWindow });
+    return json.slice(json.indexOf('"byWindow":[') + 12, -3);
+  };
+
+  it('writes every window as the plain rendering does: times, escaped types, every kind of integer', () => {
+    const types = ['click', 'a"b', 'back\\slash', 'tab\tnew\nline\u0001', 'ü', '\u{1f600}', '', '\ue000'];
+    const starts = [0, -60, -86400, -86401, 59, 3599, 86399, 86400, 1_700_000_040, 253_402_300_799, 253_402_300_800, -62_135_596_800, -62_135_596_801];
+    const figures: (number | bigint | string)[] = [0, 1, 9, 10, 99, 100, 999_999, -1, -10, -9_007_199_254_740_991, 9_007_199_254_740_991, 2n ** 60n, -(2n ** 63n), '9007199254740993', 1e15, 123_456_789_012_345];
+    const ws: WindowGroup[] = [];
+    let k = 0;
+    for (const start of [...starts].sort((a, b) => a - b)) {
+      for (const type of [...types].sort(compareUtf8)) {
+        ws.push({ start, type, count: figures[k % figures.length]!, sum: figures[(k * 7 + 3) % figures.length]! });
+        k++;
+      }
+    }
+    expect(render(ws)).toBe(ws.map(plain).join(','));
+    expect(render([])).toBe('');
+  });
+
+  it('grows its buffer for long types', () => {
+    const ws = [{ start: 60, type: 'x'.repeat(5000), count: 1, sum: 2 }, { start: 120, type: 'é'.repeat(3000), count: 3, sum: -4 }];
+    expect(render(ws)).toBe(ws.map(plain).join(','));
   });
 });
