@@ -197,7 +197,7 @@ export class SplitStack {
  * Ingest recovers from the failure of any later stage itself; when ingest dies, this resumes the
  * run through its restarted instance from the last committed checkpoint.
  */
-export async function runThroughStages(controlUrl: string, a: SplitArgs): Promise<RunComplete> {
+export async function runThroughStages(controlUrl: string, a: SplitArgs, knownIngest?: string): Promise<RunComplete> {
   const runId = randomUUID();
   const checkpointDir = a.checkpoint === false ? '' : join(CHECKPOINT_ROOT, runId);
   const t0 = performance.now();
@@ -206,7 +206,9 @@ export async function runThroughStages(controlUrl: string, a: SplitArgs): Promis
   let failingSince = 0;
   try {
     for (;;) {
-      const ingest = await ingestAddress(controlUrl, failingSince);
+      // a caller that has just looked the stages up saves a round trip; after a failure, ask again
+      const ingest = knownIngest ?? (await ingestAddress(controlUrl, failingSince));
+      knownIngest = undefined;
       const client = createClient(
         IngestService,
         createGrpcTransport({ baseUrl: `http://${ingest}`, readMaxBytes: 64 << 20, writeMaxBytes: 64 << 20 }),
@@ -286,7 +288,7 @@ export async function runSplit(a: SplitArgs & { build?: boolean }): Promise<RunC
   }
   if (found && found.size === STAGES.length) {
     process.stderr.write(`split: using the stages of the control server at ${url}\n`);
-    return runThroughStages(url, a);
+    return runThroughStages(url, a, found.get('ingest'));
   }
   if (a.controlUrl !== undefined) {
     const missing = found ? STAGES.filter((s) => !found!.has(s)).join(', ') : 'all (no control server answers there)';
