@@ -47,7 +47,8 @@ describe('byWindow rendering', () => {
     let k = 0;
     for (const start of [...starts].sort((a, b) => a - b)) {
       for (const type of [...types].sort(compareUtf8)) {
-        ws.push({ start, type, count: figures[k % figures.length]!, sum: figures[(k * 7 + 3) % figures.length]! });
+        const count = figures[k % figures.length]!; // a count is never a decimal string
+        ws.push({ start, type, count: typeof count === 'string' ? BigInt(count) : count, sum: figures[(k * 7 + 3) % figures.length]! });
         k++;
       }
     }
