@@ -143,20 +143,7 @@ func TestResultsRoundTrip(t *testing.T) {
 		for _, partitions := range []int{1, 3} {
 			what := fmt.Sprintf("at most %d groups and %d bytes, %d partitions", lim.groups, lim.bytes, partitions)
 			a := New(context.Background(), partitions, 60)
-			for _, b := range batches {
-				c, err := Check(encode(b, false))
-				if err != nil {
-					t.Fatal(err)
-				}
-				j, err := a.Submit(c)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := j.Wait(context.Background()); err != nil {
-					t.Fatal(err)
-				}
-				a.Release(j)
-			}
+			fold(t, a, batches, 0, len(batches))
 			var parts []*pb.ResultPart
 			groups, n, err := a.Results(lim.groups, lim.bytes, func(p *pb.ResultPart) error { parts = append(parts, p); return nil })
 			if err != nil {
