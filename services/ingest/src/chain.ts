@@ -147,6 +147,11 @@ export class ChainStream {
     this.done = this.read();
   }
 
+  /** Resolves once the connection to parse is up (or has failed: see `failed`). */
+  connected(): Promise<void> {
+    return this.call.connected();
+  }
+
   /** The stream's failure, once it failed. */
   get failed(): ConnectError | undefined {
     return this.failure;

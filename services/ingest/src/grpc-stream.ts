@@ -84,6 +84,23 @@ export class GrpcBidiStream {
   }
 
   /**
+   * Resolves once the connection is up, or has failed (the failure itself surfaces through
+   * `responses()`), so a caller can let the request go out before it keeps the thread busy.
+   */
+  connected(): Promise<void> {
+    if (this.session.destroyed) return Promise.resolve();
+    // one more turn of the event loop after "connect": what was written so far goes out in it
+    const up = new Promise<void>((resolve) => {
+      const done = () => setImmediate(resolve);
+      if (!this.session.connecting) return done();
+      this.session.once("connect", done);
+      this.session.once("close", done);
+      this.session.once("error", done);
+    });
+    return up;
+  }
+
+  /**
    * Sends one message made of `parts` (prefix included), without copying them: they must stay
    * unchanged until `written` is called (after they went to the socket; not called when the
    * stream fails first).

@@ -357,6 +357,10 @@ async function* runAttempt(
   };
 
   try {
+    // Reading and framing keep this thread busy, and the header and batches only reach the
+    // socket when the event loop runs: let the connection come up and the header go out first,
+    // so the stages after this one set up their streams while the first batches are framed.
+    await chain.connected();
     const steps = batcher.frameFile(req.inputPath, (n) => (bytesRead += n), { offset: from.offset, linesBefore: from.line });
     let physicalLines = 0;
     for (;;) {
@@ -368,7 +372,11 @@ async function* runAttempt(
         batcher.finish(bytesRead, physicalLines);
       } else batcher.expire();
       busyNs += process.hrtime.bigint() - t0;
+      const sending = batcher.ready.length > 0;
       await send();
+      // A batch handed to the stream is written when the event loop next runs: let it run now,
+      // not only once the credit window is full.
+      if (sending) await new Promise((r) => setImmediate(r));
       if (performance.now() - lastProgress >= interval) {
         lastProgress = performance.now();
         yield progress();
