@@ -29,11 +29,21 @@ export interface ServeOptions {
   onShutdown?: () => Promise<void>;
 }
 
+const STREAM_WINDOW = 8 << 20;
+const CONNECTION_WINDOW = 16 << 20;
+
 /** Listens, registers and installs the stop handlers; resolves with the running reporter. */
 export async function serveService(opts: ServeOptions): Promise<TopologyReporter> {
   const env = controlEnv();
   const max = opts.maxMessageBytes ?? 64 * 1024 * 1024;
-  const server = http2.createServer(connectNodeAdapter({ readMaxBytes: max, writeMaxBytes: max, routes: opts.routes }));
+  // HTTP/2's default windows (64 KiB per stream and per connection) let a sender have only 64 KiB
+  // in flight: a 2.5 MB message (e.g. a run's results to the sink) then waits for ~40
+  // WINDOW_UPDATE round trips through this event loop. Received data is bounded by the windows.
+  const server = http2.createServer(
+    { settings: { initialWindowSize: STREAM_WINDOW } },
+    connectNodeAdapter({ readMaxBytes: max, writeMaxBytes: max, routes: opts.routes }),
+  );
+  server.on("session", (s) => s.setLocalWindowSize(CONNECTION_WINDOW));
   server.listen(opts.port, opts.host);
   await once(server, "listening");
   const { port } = server.address() as AddressInfo;
