@@ -25,8 +25,11 @@ export interface Aggregates {
   byUser: Group[];
   byTag: Group[];
   byWindow: WindowGroup[];
-  /** Pre-rendered, sorted contents of the byWindow array; used instead of byWindow when set. */
-  byWindowJson?: string[];
+  /**
+   * Pre-rendered, sorted contents of the byWindow array, in chunks (text, or its UTF-8 bytes) to
+   * be joined with commas; used instead of byWindow when set.
+   */
+  byWindowJson?: (string | Uint8Array)[];
 }
 
 export interface Results extends Aggregates {
@@ -126,16 +129,18 @@ function groupsJson(gs: Group[]): string {
 }
 
 export function resultsJson(r: Results): string {
-  return resultsParts(r).join('');
+  return resultsParts(r)
+    .map((p) => (typeof p === 'string' ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('utf8')))
+    .join('');
 }
 
-/** results.json as consecutive parts (the byWindow array can be very large). */
-export function resultsParts(r: Results): string[] {
+/** results.json as consecutive parts, text or UTF-8 bytes (the byWindow array can be very large). */
+export function resultsParts(r: Results): (string | Uint8Array)[] {
   const head =
     `{"version":1,"counts":{"lines":${r.lines},"valid":${r.valid},"invalid":${r.invalid},"dropped":${r.dropped},"aggregated":${r.aggregated}},` +
     `"byType":${groupsJson(r.byType)},"byUser":${groupsJson(r.byUser)},"byTag":${groupsJson(r.byTag)},"byWindow":[`;
-  const parts = [head];
-  const chunks = r.byWindowJson ?? [windowsJson(sortWindows(r.byWindow))];
+  const parts: (string | Uint8Array)[] = [head];
+  const chunks = r.byWindowJson ?? windowsJson(sortWindows(r.byWindow));
   chunks.forEach((c, i) => {
     if (i > 0) parts.push(',');
     parts.push(c);
@@ -149,45 +154,67 @@ const START = latin1Bytes('{"start":"');
 const TYPE = latin1Bytes('Z","type":');
 const COUNT = latin1Bytes(',"count":');
 const SUM = latin1Bytes(',"sum":');
+/** About the text of one chunk of byWindow entries: far below V8's string length limit. */
+const CHUNK_BYTES = 32 << 20;
+
+/** A window type as its JSON string, in UTF-8 bytes: what WindowJson.add takes. */
+export function typeJsonBytes(type: string): Uint8Array {
+  return Buffer.from(jsonString(type), 'utf8');
+}
 
 /**
- * The byWindow entries, comma-separated. Written byte by byte into one buffer: a default run
+ * Writes byWindow entries (§4.4), in the order given, byte by byte into a buffer: a default run
  * has ~72k windows, and a template string per window, joined, cost ~1 µs a window (~70 ms a run,
- * on the split's critical path in the sink).
+ * on the split's critical path in the sink). `chunks()` gives the UTF-8 in pieces of about
+ * 32 MiB at most, to be joined with commas (Aggregates.byWindowJson).
  */
-function windowsJson(ws: WindowGroup[]): string {
-  // Many windows share a day and a type: their encoded pieces are made once.
-  const typeJson = new Map<string, Uint8Array>();
-  const dayText = new Map<number, Uint8Array>();
-  let out = Buffer.allocUnsafe(Math.max(256, ws.length * 96));
-  let at = 0;
-  const room = (n: number) => {
-    if (at + n <= out.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, at + n));
-    out.copy(bigger, 0, 0, at);
-    out = bigger;
-  };
+export class WindowJson {
+  private out: Buffer;
+  private at = 0;
+  private readonly done: Uint8Array[] = [];
+  // Many windows share a day: its `YYYY-MM-DDT` is made once.
+  private readonly dayText = new Map<number, Uint8Array>();
+
+  /** `expected`: about how many windows will come; `chunkBytes`: where a chunk may end. */
+  constructor(expected = 0, private readonly chunkBytes = CHUNK_BYTES) {
+    this.out = Buffer.allocUnsafe(Math.min(chunkBytes, Math.max(4096, expected * 96)));
+  }
+
+  private room(n: number): void {
+    if (this.at + n <= this.out.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.at + n));
+    this.out.copy(bigger, 0, 0, this.at);
+    this.out = bigger;
+  }
+
   // Short pieces: a loop beats Buffer.copy's per-call cost.
-  const put = (b: Uint8Array) => {
+  private put(b: Uint8Array): void {
+    const out = this.out;
+    let at = this.at;
     for (let k = 0; k < b.length; k++) out[at++] = b[k]!;
-  };
-  const two = (n: number) => {
-    out[at++] = 48 + ((n / 10) | 0);
-    out[at++] = 48 + (n % 10);
-  };
-  const int = (v: bigint | number | string) => {
+    this.at = at;
+  }
+
+  private two(n: number): void {
+    this.out[this.at++] = 48 + ((n / 10) | 0);
+    this.out[this.at++] = 48 + (n % 10);
+  }
+
+  private int(v: bigint | number | string): void {
     if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
       const b = Buffer.from(String(v), 'latin1');
-      room(b.length);
-      put(b);
+      this.room(b.length);
+      this.put(b);
       return;
     }
-    room(17);
+    this.room(17);
+    const out = this.out;
     if (v < 0) {
-      out[at++] = 45; // -
+      out[this.at++] = 45; // -
       v = -v;
     }
-    const first = at;
+    const first = this.at;
+    let at = first;
     do {
       out[at++] = 48 + (v % 10);
       v = Math.floor(v / 10);
@@ -197,35 +224,57 @@ function windowsJson(ws: WindowGroup[]): string {
       out[i] = out[j]!;
       out[j] = c;
     }
-  };
-  for (let i = 0; i < ws.length; i++) {
-    const w = ws[i]!;
-    let t = typeJson.get(w.type);
-    if (t === undefined) typeJson.set(w.type, (t = Buffer.from(jsonString(w.type), 'utf8')));
-    const day = Math.floor(w.start / 86400);
-    let d = dayText.get(day);
-    if (d === undefined) dayText.set(day, (d = latin1Bytes(formatUtc(day * 86400).slice(0, -9))));
-    const sod = w.start - day * 86400;
-    room(40 + d.length + t.length);
-    if (i > 0) out[at++] = 44; // ,
-    put(START);
-    put(d);
-    two(Math.floor(sod / 3600));
-    out[at++] = 58; // :
-    two(Math.floor((sod % 3600) / 60));
-    out[at++] = 58;
-    two(sod % 60);
-    put(TYPE);
-    put(t);
-    put(COUNT);
-    int(w.count);
-    room(8);
-    put(SUM);
-    int(w.sum);
-    room(1);
-    out[at++] = 125; // }
+    this.at = at;
   }
-  return out.toString('utf8', 0, at);
+
+  /** Appends one window; `typeJson` is typeJsonBytes(type). */
+  add(start: number, typeJson: Uint8Array, count: bigint | number | string, sum: bigint | number | string): void {
+    const day = Math.floor(start / 86400);
+    let d = this.dayText.get(day);
+    if (d === undefined) this.dayText.set(day, (d = latin1Bytes(formatUtc(day * 86400).slice(0, -9))));
+    const sod = start - day * 86400;
+    if (this.at >= this.chunkBytes) {
+      // a chunk ends between two entries: chunks are joined with commas
+      this.done.push(this.out.subarray(0, this.at));
+      this.out = Buffer.allocUnsafe(this.out.length);
+      this.at = 0;
+    }
+    this.room(40 + d.length + typeJson.length);
+    if (this.at > 0) this.out[this.at++] = 44; // ,
+    this.put(START);
+    this.put(d);
+    this.two(Math.floor(sod / 3600));
+    this.out[this.at++] = 58; // :
+    this.two(Math.floor((sod % 3600) / 60));
+    this.out[this.at++] = 58;
+    this.two(sod % 60);
+    this.put(TYPE);
+    this.put(typeJson);
+    this.put(COUNT);
+    this.int(count);
+    this.room(8);
+    this.put(SUM);
+    this.int(sum);
+    this.room(1);
+    this.out[this.at++] = 125; // }
+  }
+
+  /** The entries, as UTF-8 in chunks to be joined with commas (none: no window); the last call. */
+  chunks(): Uint8Array[] {
+    return this.at > 0 ? [...this.done, this.out.subarray(0, this.at)] : [...this.done];
+  }
+}
+
+/** The byWindow entries of sorted windows, in chunks to be joined with commas. */
+export function windowsJson(ws: WindowGroup[]): Uint8Array[] {
+  const w = new WindowJson(ws.length);
+  const typeJson = new Map<string, Uint8Array>();
+  for (const g of ws) {
+    let t = typeJson.get(g.type);
+    if (t === undefined) typeJson.set(g.type, (t = typeJsonBytes(g.type)));
+    w.add(g.start, t, g.count, g.sum);
+  }
+  return w.chunks();
 }
 
 export function deadLetterLine(d: DeadLetter): string {

@@ -1,7 +1,7 @@
 // §4.4 sorts keys by their UTF-8 bytes: compareUtf8 and the sorts built on it against the bytes;
 // the byte-level byWindow writer against the plain rendering of §4.4.
 import { describe, expect, it } from 'vitest';
-import { compareUtf8, formatUtc, jsonString, resultsJson, sortWindows, type Group, type WindowGroup } from '../src/results.js';
+import { compareUtf8, formatUtc, jsonString, resultsJson, sortWindows, typeJsonBytes, WindowJson, type Group, type WindowGroup } from '../src/results.js';
 
 const byBytes = (a: string, b: string) => Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
 
@@ -54,6 +54,16 @@ describe('byWindow rendering', () => {
     }
     expect(render(ws)).toBe(ws.map(plain).join(','));
     expect(render([])).toBe('');
+  });
+
+  it('ends chunks only between entries', () => {
+    const ws = Array.from({ length: 500 }, (_, i) => ({ start: i * 60 - 7200, type: i % 3 ? 'click' : 'ü"', count: i, sum: -i * 1000 }));
+    const w = new WindowJson(10, 1000);
+    for (const g of ws) w.add(g.start, typeJsonBytes(g.type), g.count, g.sum);
+    const chunks = w.chunks();
+    expect(chunks.length).toBeGreaterThan(30);
+    expect(chunks.map((c) => Buffer.from(c).toString('utf8')).join(',')).toBe(ws.map(plain).join(','));
+    expect(new WindowJson().chunks()).toEqual([]);
   });
 
   it('grows its buffer for long types', () => {

@@ -24,12 +24,12 @@ export function sha256Hex(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-export function writeOutputs(outDir: string, results: string[], info: RunInfo): RunOutcome {
+export function writeOutputs(outDir: string, results: (string | Uint8Array)[], info: RunInfo): RunOutcome {
   const hash = createHash('sha256');
   const fd = openSync(join(outDir, 'results.json'), 'w');
   try {
     for (const part of results) {
-      const b = Buffer.from(part, 'utf8');
+      const b = typeof part === 'string' ? Buffer.from(part, 'utf8') : part;
       hash.update(b);
       let off = 0;
       while (off < b.length) off += writeSync(fd, b, off, b.length - off);

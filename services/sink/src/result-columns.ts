@@ -1,11 +1,11 @@
 // Reads the column form of a ResultPart (proto/pipeline/v1/pipeline.proto, GroupColumns and
-// WindowColumns) into the groups results.json is written from. The columns are packed
+// WindowColumns) into what results.json is written from. The columns are packed
 // little-endian integers, read in place through a DataView; a figure comes out as a number
 // when it is a safe integer (nearly always) and as a bigint otherwise, so it stays exact.
 
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { GroupColumns, WindowColumns } from "@modular-runtime/proto/pipeline/v1/pipeline";
-import type { Group, WindowGroup } from "@modular-runtime/pipeline/results";
+import { compareUtf8, sortWindows, typeJsonBytes, WindowJson, windowsJson, type Group, type WindowGroup } from "@modular-runtime/pipeline/results";
 import { isAscii } from "node:buffer";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -71,25 +71,88 @@ export function readGroups(c: GroupColumns | undefined, what: string, out: Group
   }
 }
 
-/** Appends the windows of `c` to `out`. */
-export function readWindows(c: WindowColumns | undefined, out: WindowGroup[]): void {
-  if (c === undefined || c.size === 0) return;
-  const types = c.typeDict.map((t, i) => {
-    try {
-      return utf8.decode(t);
-    } catch {
-      fail(`byWindow.type_dict[${i}] is not valid UTF-8`);
+/** One part's byWindow columns, checked. */
+interface WindowPart {
+  size: number;
+  start: DataView;
+  typeIndex: DataView;
+  count: DataView;
+  sum: DataView;
+  types: string[];
+}
+
+/**
+ * The byWindow columns of a run's result parts: checked as each part comes, written as JSON at
+ * the end straight from the columns (no object per window), in the order aggregate sends them,
+ * which is §4.4's; should they not be in that order, they are sorted first.
+ */
+export class WindowColumnsReader {
+  private readonly parts: WindowPart[] = [];
+  private total = 0;
+
+  add(c: WindowColumns | undefined): void {
+    if (c === undefined || c.size === 0) return;
+    const types = c.typeDict.map((t, i) => {
+      try {
+        return utf8.decode(t);
+      } catch {
+        fail(`byWindow.type_dict[${i}] is not valid UTF-8`);
+      }
+    });
+    const part: WindowPart = {
+      size: c.size,
+      start: column(c.start, c.size, 8, "byWindow.start"),
+      typeIndex: column(c.typeIndex, c.size, 4, "byWindow.type_index"),
+      count: column(c.count, c.size, 8, "byWindow.count"),
+      sum: column(c.sum, c.size, 8, "byWindow.sum"),
+      types,
+    };
+    for (let i = 0; i < c.size; i++) {
+      const t = part.typeIndex.getUint32(i * 4, true);
+      if (t >= types.length) fail(`byWindow.type_index[${i}] = ${t}, but type_dict has ${types.length} entries`);
+      const s = int64At(part.start, i);
+      if (typeof s === "bigint") fail(`byWindow.start[${i}] = ${s} is not a representable time`);
     }
-  });
-  const start = column(c.start, c.size, 8, "byWindow.start");
-  const typeIndex = column(c.typeIndex, c.size, 4, "byWindow.type_index");
-  const count = column(c.count, c.size, 8, "byWindow.count");
-  const sum = column(c.sum, c.size, 8, "byWindow.sum");
-  for (let i = 0; i < c.size; i++) {
-    const t = typeIndex.getUint32(i * 4, true);
-    if (t >= types.length) fail(`byWindow.type_index[${i}] = ${t}, but type_dict has ${types.length} entries`);
-    const s = int64At(start, i);
-    if (typeof s === "bigint") fail(`byWindow.start[${i}] = ${s} is not a representable time`);
-    out.push({ start: s, type: types[t]!, count: int64At(count, i), sum: int64At(sum, i) });
+    this.parts.push(part);
+    this.total += c.size;
+  }
+
+  private inOrder(): boolean {
+    let start = -Infinity;
+    let type = "";
+    for (const p of this.parts) {
+      for (let i = 0; i < p.size; i++) {
+        const s = int64At(p.start, i) as number;
+        const t = p.types[p.typeIndex.getUint32(i * 4, true)]!;
+        if (s < start || (s === start && compareUtf8(t, type) <= 0)) return false;
+        start = s;
+        type = t;
+      }
+    }
+    return true;
+  }
+
+  /** The windows as WindowGroups (only when they must be sorted first). */
+  private groups(): WindowGroup[] {
+    const out: WindowGroup[] = [];
+    for (const p of this.parts) {
+      for (let i = 0; i < p.size; i++) {
+        out.push({ start: int64At(p.start, i) as number, type: p.types[p.typeIndex.getUint32(i * 4, true)]!, count: int64At(p.count, i), sum: int64At(p.sum, i) });
+      }
+    }
+    return out;
+  }
+
+  /** The byWindow entries of results.json, as chunks to be joined with commas. */
+  json(): Uint8Array[] {
+    if (!this.inOrder()) return windowsJson(sortWindows(this.groups()));
+    const w = new WindowJson(this.total);
+    for (const p of this.parts) {
+      const typeJson = p.types.map(typeJsonBytes);
+      for (let i = 0; i < p.size; i++) {
+        w.add(int64At(p.start, i) as number, typeJson[p.typeIndex.getUint32(i * 4, true)]!, int64At(p.count, i), int64At(p.sum, i));
+      }
+    }
+    return w.chunks();
   }
 }

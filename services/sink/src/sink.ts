@@ -28,9 +28,9 @@ import {
   type Logger,
 } from "@modular-runtime/service-kit";
 import { writeOutputs } from "@modular-runtime/pipeline/outputs";
-import { deadLetterLine, resultsParts, type Group, type WindowGroup } from "@modular-runtime/pipeline/results";
+import { deadLetterLine, resultsParts, type Group } from "@modular-runtime/pipeline/results";
 import { percentile } from "@modular-runtime/pipeline/stats";
-import { readGroups, readWindows } from "./result-columns.js";
+import { readGroups, WindowColumnsReader } from "./result-columns.js";
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 
@@ -200,7 +200,7 @@ export async function* sinkRun(requests: AsyncIterable<StageRequest>, log: Logge
   const byType: Group[] = [];
   const byUser: Group[] = [];
   const byTag: Group[] = [];
-  const byWindow: WindowGroup[] = [];
+  const byWindow = new WindowColumnsReader();
   let end: End | undefined;
   let sawResults = false;
 
@@ -235,7 +235,7 @@ export async function* sinkRun(requests: AsyncIterable<StageRequest>, log: Logge
         readGroups(p.types, "byType", byType);
         readGroups(p.users, "byUser", byUser);
         readGroups(p.tags, "byTag", byTag);
-        readWindows(p.windows, byWindow);
+        byWindow.add(p.windows);
         busyNs += process.hrtime.bigint() - t0;
       } else if (kind.case === "barrier") {
         const n = kind.value.checkpointId;
@@ -354,7 +354,8 @@ export async function* sinkRun(requests: AsyncIterable<StageRequest>, log: Logge
       byType,
       byUser,
       byTag,
-      byWindow,
+      byWindow: [],
+      byWindowJson: byWindow.json(),
     });
     const outcome = writeOutputs(header.outDir, parts, {
       mode: "split",

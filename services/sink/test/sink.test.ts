@@ -190,6 +190,30 @@ describe("sink", () => {
     expect(r).toContain(`"byWindow":[{"start":"1969-12-31T23:58:00Z","type":"click","count":2,"sum":${-big}}]`);
   });
 
+  it("writes the windows of several parts, each with its own type dictionary, in §4.4 order", async () => {
+    const ws = Array.from({ length: 40 }, (_, i) => ({ start: Math.floor(i / 3) * 60 - 300, type: ["a\"b", "click", "ü"][i % 3]!, count: i + 1, sum: (i - 20) * 2 ** 40 }));
+    const expected = (out: string) =>
+      resultsJson({ lines: 3, valid: 3, invalid: 0, dropped: 0, aggregated: 3, byType: [{ key: "click", count: 3, sum: 3, min: 1, max: 1 }], byUser: [], byTag: [], byWindow: ws }) ===
+      readFileSync(join(out, "results.json"), "utf8");
+    const run = async (out: string, parts: (typeof ws)[]) => {
+      await drive([
+        header(out),
+        batch(1, 3, 0, 0),
+        msg({ kind: { case: "resultPart", value: { types: groups(g("click", 3, 3, 1, 1)) } } }),
+        ...parts.map((p) => msg({ kind: { case: "resultPart", value: { windows: windows(...p) } } })),
+        msg({ kind: { case: "end", value: { batches: 1n } } }),
+      ]);
+      return expected(out);
+    };
+    // as aggregate sends them: in order, split over parts
+    expect(await run(join(dir, "win-parts"), [ws.slice(0, 7), ws.slice(7, 8), ws.slice(8)])).toBe(true);
+    // out of order (not what aggregate sends): sorted first
+    expect(await run(join(dir, "win-unsorted"), [ws.slice(20), ws.slice(0, 20).reverse()])).toBe(true);
+    // starts in order, types within a start not
+    const typesReversed = ws.map((_, i) => ws[Math.floor(i / 3) * 3 + 2 - (i % 3)] ?? ws[i]!);
+    expect(await run(join(dir, "win-types"), [typesReversed])).toBe(true);
+  });
+
   it("refuses result columns that do not add up, naming the column", async () => {
     const out = join(dir, "columns");
     const part = (value: unknown) => msg({ kind: { case: "resultPart", value } } as Init);
