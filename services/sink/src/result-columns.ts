@@ -82,13 +82,16 @@ interface WindowPart {
 }
 
 /**
- * The byWindow columns of a run's result parts: checked as each part comes, written as JSON at
- * the end straight from the columns (no object per window), in the order aggregate sends them,
- * which is §4.4's; should they not be in that order, they are sorted first.
+ * The byWindow columns of a run's result parts: checked as each part comes and, while they are
+ * in §4.4 order (aggregate sends them so), written as JSON right away, straight from the columns
+ * (no object per window), so the writing overlaps with aggregate sending the next parts. Windows
+ * out of order are sorted first, at the end.
  */
 export class WindowColumnsReader {
   private readonly parts: WindowPart[] = [];
-  private total = 0;
+  private writer: WindowJson | undefined = new WindowJson(10_000);
+  private lastStart = -Infinity;
+  private lastType = "";
 
   add(c: WindowColumns | undefined): void {
     if (c === undefined || c.size === 0) return;
@@ -114,45 +117,34 @@ export class WindowColumnsReader {
       if (typeof s === "bigint") fail(`byWindow.start[${i}] = ${s} is not a representable time`);
     }
     this.parts.push(part);
-    this.total += c.size;
+    if (this.writer !== undefined) this.write(part, this.writer);
   }
 
-  private inOrder(): boolean {
-    let start = -Infinity;
-    let type = "";
-    for (const p of this.parts) {
-      for (let i = 0; i < p.size; i++) {
-        const s = int64At(p.start, i) as number;
-        const t = p.types[p.typeIndex.getUint32(i * 4, true)]!;
-        if (s < start || (s === start && compareUtf8(t, type) <= 0)) return false;
-        start = s;
-        type = t;
+  private write(p: WindowPart, w: WindowJson): void {
+    const typeJson = p.types.map(typeJsonBytes);
+    for (let i = 0; i < p.size; i++) {
+      const s = int64At(p.start, i) as number;
+      const k = p.typeIndex.getUint32(i * 4, true);
+      const t = p.types[k]!;
+      if (s < this.lastStart || (s === this.lastStart && compareUtf8(t, this.lastType) <= 0)) {
+        this.writer = undefined; // out of order: sorted at the end
+        return;
       }
+      this.lastStart = s;
+      this.lastType = t;
+      w.add(s, typeJson[k]!, int64At(p.count, i), int64At(p.sum, i));
     }
-    return true;
-  }
-
-  /** The windows as WindowGroups (only when they must be sorted first). */
-  private groups(): WindowGroup[] {
-    const out: WindowGroup[] = [];
-    for (const p of this.parts) {
-      for (let i = 0; i < p.size; i++) {
-        out.push({ start: int64At(p.start, i) as number, type: p.types[p.typeIndex.getUint32(i * 4, true)]!, count: int64At(p.count, i), sum: int64At(p.sum, i) });
-      }
-    }
-    return out;
   }
 
   /** The byWindow entries of results.json, as chunks to be joined with commas. */
   json(): Uint8Array[] {
-    if (!this.inOrder()) return windowsJson(sortWindows(this.groups()));
-    const w = new WindowJson(this.total);
+    if (this.writer !== undefined) return this.writer.chunks();
+    const all: WindowGroup[] = [];
     for (const p of this.parts) {
-      const typeJson = p.types.map(typeJsonBytes);
       for (let i = 0; i < p.size; i++) {
-        w.add(int64At(p.start, i) as number, typeJson[p.typeIndex.getUint32(i * 4, true)]!, int64At(p.count, i), int64At(p.sum, i));
+        all.push({ start: int64At(p.start, i) as number, type: p.types[p.typeIndex.getUint32(i * 4, true)]!, count: int64At(p.count, i), sum: int64At(p.sum, i) });
       }
     }
-    return w.chunks();
+    return windowsJson(sortWindows(all));
   }
 }
