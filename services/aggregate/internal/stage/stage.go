@@ -67,10 +67,10 @@ type Config struct {
 	LookupTimeout time.Duration     // default 30 s
 	LookupRetry   time.Duration     // default 100 ms
 	Crash         *crash.Point      // MR_CRASH_AT; nil: none
-	// FitProcs sets GOMAXPROCS to a folding run's partitions (at most the CPUs) when it
-	// starts: one partition then runs on one thread, without the wake-ups of idle threads
-	// between batches that cost more CPU than the folding itself (main sets it unless the
-	// GOMAXPROCS variable is set).
+	// FitProcs sets GOMAXPROCS to the partitions of the folding runs in progress (the most of
+	// them, at most the CPUs): one partition then runs on one thread, without the wake-ups of
+	// idle threads between batches that cost more CPU than the folding itself (main sets it
+	// unless the GOMAXPROCS variable is set).
 	FitProcs bool
 }
 
@@ -83,6 +83,45 @@ type Server struct {
 
 	runsMu sync.Mutex
 	runs   map[string]*run // by run id: the stream of each run's latest attempt
+
+	procs procFit
+}
+
+// procFit keeps GOMAXPROCS at the most partitions among the folding runs in progress (at most
+// the CPUs), so a run that starts with fewer partitions does not take threads from one still
+// folding with more.
+type procFit struct {
+	mu     sync.Mutex
+	active map[int]int // partitions → folding runs with that many
+}
+
+// fold counts a run folding with `partitions` until the returned func is called.
+func (f *procFit) fold(partitions int) (done func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.active == nil {
+		f.active = map[int]int{}
+	}
+	f.active[partitions]++
+	f.apply()
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.active[partitions]--; f.active[partitions] == 0 {
+			delete(f.active, partitions)
+		}
+		f.apply()
+	}
+}
+
+func (f *procFit) apply() {
+	most := 0
+	for p := range f.active {
+		most = max(most, p)
+	}
+	if most > 0 { // with no run folding, the last setting stays
+		runtime.GOMAXPROCS(min(most, runtime.NumCPU()))
+	}
 }
 
 // New returns a server with defaults filled in.
@@ -403,7 +442,7 @@ func (r *run) serve() error {
 
 	if !r.pass {
 		if r.cfg.FitProcs {
-			runtime.GOMAXPROCS(min(partitions, runtime.NumCPU()))
+			defer r.s.procs.fold(partitions)()
 		}
 		r.agg = agg.New(r.ctx, partitions, windowSeconds)
 		if dir := h.GetCheckpointDir(); dir != "" {
