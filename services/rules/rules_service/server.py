@@ -564,14 +564,14 @@ class _Run:
                     return
         finally:
             self.window.close()
-            self.down_done.set()  # (whatever happened: _down_requests never waits beyond the run)
             if not self.completed:
-                self._stop_downstream()
+                self._stop_downstream()  # cancels the call before _down_requests may end
                 self._close_channel()
             else:  # the downstream reader closes it when the stream ends; never later than this
                 t = threading.Timer(5.0, self._close_channel)
                 t.daemon = True
                 t.start()
+            self.down_done.set()  # (whatever happened: _down_requests never waits beyond the run)
             if self.superseded_by is not None:
                 outcome = f"ended by attempt {self.superseded_by}"
             log.info(

@@ -20,6 +20,10 @@ from rules_service.log import Logger
 from rules_service.pb import pb, pb_grpc
 from rules_service.server import GRPC_OPTIONS, Config, RulesServicer, make_server
 
+# How long a stream whose requests ended without End must stay active to count as half-closed
+# rather than cancelled (a cancel ends the call within milliseconds).
+HALF_CLOSE_GRACE_S = 2.0
+
 
 class FakeAggregate(pb_grpc.AggregateServiceServicer):
     """Records every message; acks each batch (at once, or when release() allows); answers End
@@ -57,6 +61,11 @@ class FakeAggregate(pb_grpc.AggregateServiceServicer):
             self.stream_ended.append(ended)
         out: queue.SimpleQueue = queue.SimpleQueue()
         unacked = []
+        # Set when the RPC terminates: a cancel by the client ends it at once; after a
+        # half-close it stays active until this handler answers.
+        terminated = threading.Event()
+        if not context.add_callback(terminated.set):
+            terminated.set()
 
         def reader():
             try:
@@ -96,10 +105,11 @@ class FakeAggregate(pb_grpc.AggregateServiceServicer):
                             )
                         )
                         return
-                # Ended without End. (A cancelled stream can also look like this on the
-                # server side of grpcio: its pending read completes empty.)
+                # Ended without End. A cancelled stream can also look like this on the
+                # server side of grpcio (its pending read completes empty, and for a moment the
+                # context still reads active): only a call that stays active was half-closed.
                 self.ended_cleanly = True
-                if context.is_active():
+                if not terminated.wait(HALF_CLOSE_GRACE_S):
                     self.half_closed.set()
                 self.cancelled.set()
                 out.put(("eof",))

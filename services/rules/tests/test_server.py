@@ -8,6 +8,7 @@ import pytest
 
 from harness import FakeAggregate, FakeControl, Stream, decode, end, events_batch, header, start_fake_aggregate, start_rules, wait_until
 from rules_service.pb import pb
+from rules_service import server
 from rules_service.server import Config
 
 
@@ -136,10 +137,20 @@ def test_malformed_batch_fails_with_invalid_argument_and_cancels_the_downstream(
     assert (s.error.code(), s.error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, "rules: batch 1: expected events, got raw lines")
 
 
-def test_a_failed_run_cancels_the_downstream_call_never_half_closes_it(chain):
+def test_a_failed_run_cancels_the_downstream_call_never_half_closes_it(chain, monkeypatch):
     """Only End may end the downstream's request stream; after an error the call is cancelled,
     so the downstream cannot take the run for finished (PIPELINE.md "Errors")."""
     open_stream, fake = chain
+    # grpc half-closes a call when its request iterator ends, unless the call is cancelled by
+    # then: record, for every run, whether it was.
+    cancelled_at_end: dict[str, bool] = {}
+    requests = server._Run._down_requests
+
+    def spy(run):
+        yield from requests(run)
+        cancelled_at_end[run.run_id] = run.call is not None and run.call.cancelled()
+
+    monkeypatch.setattr(server._Run, "_down_requests", spy)
     s = open_stream()
     s.send(header(run_id="bad-batch"))
     s.send(events_batch(1, [(1, "click", "u", 1)]))
@@ -160,6 +171,16 @@ def test_a_failed_run_cancels_the_downstream_call_never_half_closes_it(chain):
     assert wait_until(lambda: len(fake.stream_ended) == 2 and fake.stream_ended[1].is_set())
     assert [m.WhichOneof("kind") for m in fake.per_stream[1]] == ["header", "batch"]
     assert not fake.half_closed.is_set()
+
+    s = open_stream()
+    s.send(header(run_id="gone"))
+    s.send(events_batch(1, [(1, "click", "u", 1)]))
+    assert wait_until(lambda: s.acks() == [1])
+    s.close()  # the upstream cancels
+    assert wait_until(lambda: len(fake.stream_ended) == 3 and fake.stream_ended[2].is_set())
+    assert not fake.half_closed.is_set()
+    assert wait_until(lambda: len(cancelled_at_end) == 3)
+    assert cancelled_at_end == {"bad-batch": True, "short": True, "gone": True}
 
 
 def test_first_message_must_be_a_header(chain):
