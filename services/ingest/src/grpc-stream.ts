@@ -90,14 +90,13 @@ export class GrpcBidiStream {
   connected(): Promise<void> {
     if (this.session.destroyed) return Promise.resolve();
     // one more turn of the event loop after "connect": what was written so far goes out in it
-    const up = new Promise<void>((resolve) => {
+    return new Promise<void>((resolve) => {
       const done = () => setImmediate(resolve);
       if (!this.session.connecting) return done();
       this.session.once("connect", done);
       this.session.once("close", done);
       this.session.once("error", done);
     });
-    return up;
   }
 
   /**

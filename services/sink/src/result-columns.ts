@@ -110,29 +110,23 @@ export class WindowColumnsReader {
       sum: column(c.sum, c.size, 8, "byWindow.sum"),
       types,
     };
+    this.parts.push(part);
+    // one pass: check each window and, while they are in order, write it
+    const typeJson = types.map(typeJsonBytes);
     for (let i = 0; i < c.size; i++) {
-      const t = part.typeIndex.getUint32(i * 4, true);
-      if (t >= types.length) fail(`byWindow.type_index[${i}] = ${t}, but type_dict has ${types.length} entries`);
+      const k = part.typeIndex.getUint32(i * 4, true);
+      if (k >= types.length) fail(`byWindow.type_index[${i}] = ${k}, but type_dict has ${types.length} entries`);
       const s = int64At(part.start, i);
       if (typeof s === "bigint") fail(`byWindow.start[${i}] = ${s} is not a representable time`);
-    }
-    this.parts.push(part);
-    if (this.writer !== undefined) this.write(part, this.writer);
-  }
-
-  private write(p: WindowPart, w: WindowJson): void {
-    const typeJson = p.types.map(typeJsonBytes);
-    for (let i = 0; i < p.size; i++) {
-      const s = int64At(p.start, i) as number;
-      const k = p.typeIndex.getUint32(i * 4, true);
-      const t = p.types[k]!;
+      if (this.writer === undefined) continue;
+      const t = types[k]!;
       if (s < this.lastStart || (s === this.lastStart && compareUtf8(t, this.lastType) <= 0)) {
         this.writer = undefined; // out of order: sorted at the end
-        return;
+        continue;
       }
       this.lastStart = s;
       this.lastType = t;
-      w.add(s, typeJson[k]!, int64At(p.count, i), int64At(p.sum, i));
+      this.writer.add(s, typeJson[k]!, int64At(part.count, i), int64At(part.sum, i));
     }
   }
 
