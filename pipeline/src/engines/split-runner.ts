@@ -6,7 +6,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
@@ -131,25 +130,16 @@ export async function awaitStages(url: string, opts: { timeoutMs: number; pollMs
   }
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  srv.close();
-  return port;
-}
-
 /** A headless control server running the five stages, for one CLI invocation or a benchmark. */
 export class SplitStack {
   private constructor(readonly url: string, private readonly child: ChildProcess, private readonly output: () => string) {}
 
   static async start(opts: { config?: string; timeoutMs?: number; log?: (line: string) => void } = {}): Promise<SplitStack> {
-    const httpPort = await freePort();
-    const h2cPort = await freePort();
+    // Ports 0: the server binds ports the kernel picks and prints them. (Ports picked here and
+    // freed for it could be taken by another process in between: CI saw that happen.)
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', join(REPO_ROOT, 'server/src/main.ts'), '--config', opts.config ?? SPLIT_CONFIG, '--http-port', String(httpPort), '--h2c-port', String(h2cPort)],
+      ['--import', 'tsx', join(REPO_ROOT, 'server/src/main.ts'), '--config', opts.config ?? SPLIT_CONFIG, '--http-port', '0', '--h2c-port', '0'],
       { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
@@ -158,19 +148,27 @@ export class SplitStack {
     };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const deadline = Date.now() + timeoutMs;
+    const check = () => {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new SplitError(`the control server for the split stages exited (${child.exitCode ?? child.signalCode}):\n${output.slice(-3000)}`);
+      }
+    };
+    let httpPort: string | undefined;
+    while ((httpPort = /dashboard \+ Connect\/gRPC-Web\s+http:\/\/\S+:(\d+)/.exec(output)?.[1]) === undefined) {
+      check();
+      if (Date.now() >= deadline) {
+        child.kill('SIGKILL');
+        throw new SplitError(`the control server for the split stages did not say where it listens within ${(timeoutMs / 1000).toFixed(0)} s:\n${output.slice(-3000)}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const stack = new SplitStack(`http://127.0.0.1:${httpPort}`, child, () => output);
-    const missing = await awaitStages(stack.url, {
-      timeoutMs: opts.timeoutMs ?? 60_000,
-      pollMs: 200,
-      check: () => {
-        if (child.exitCode !== null || child.signalCode !== null) {
-          throw new SplitError(`the control server for the split stages exited (${child.exitCode ?? child.signalCode}):\n${output.slice(-3000)}`);
-        }
-      },
-    });
+    const missing = await awaitStages(stack.url, { timeoutMs: Math.max(0, deadline - Date.now()), pollMs: 200, check });
     if (missing.length === 0) return stack;
     await stack.stop();
-    throw new SplitError(`split stages did not all register within ${((opts.timeoutMs ?? 60_000) / 1000).toFixed(0)} s; missing: ${missing.join(', ')}\n${output.slice(-3000)}`);
+    throw new SplitError(`split stages did not all register within ${(timeoutMs / 1000).toFixed(0)} s; missing: ${missing.join(', ')}\n${output.slice(-3000)}`);
   }
 
   get pid(): number | undefined {
