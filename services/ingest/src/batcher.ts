@@ -23,6 +23,10 @@ export interface BatcherOptions {
 }
 
 const ONE_MIB = 1024 * 1024;
+/** MAX_LINE_BYTES as a module constant: the hot loop then reads no import binding per line. */
+const MAX_LINE = MAX_LINE_BYTES;
+/** `inPlaceRun` numbers lines up to this one (their high word is 0). */
+const LAST_LOW_LINE = 2 ** 32 - 1;
 /** More spare buffers than batches in flight are never needed. */
 const MAX_SPARE = 16;
 
@@ -172,6 +176,15 @@ export class Batcher implements LineSink {
         filled += n;
         let view = d.subarray(0, filled);
         for (;;) {
+          if (!skipping && r === this.copied) {
+            const before = this.count;
+            const taken = this.inPlaceRun(view, r, lineNo);
+            if (taken !== r) {
+              lineNo += this.count - before;
+              at += taken - r;
+              r = taken;
+            }
+          }
           const nl = view.indexOf(10, r);
           if (nl === -1) break;
           lineNo++;
@@ -208,6 +221,60 @@ export class Batcher implements LineSink {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /**
+   * The common case of `frameFile`, many lines per call: from `r` (where the batch's lines end,
+   * so a line stays where it is), takes the lines of `view` that need nothing but booking —
+   * not blank, no `\r`, at most MAX_LINE_BYTES — until one does not, the batch is full or the
+   * view holds no more whole lines. The batch's counters live in locals meanwhile. `lineNo` is
+   * the physical line before `r`. Returns where the next line starts (`r` when it took none);
+   * the lines taken are the growth of `count`. (Line numbers from 2^32 on, whose high word is
+   * not 0, are left to the general path.)
+   */
+  private inPlaceRun(view: Buffer, r: number, lineNo: number): number {
+    if (this.full) return r;
+    const batchSize = this.opts.batchSize;
+    const maxBytes = this.maxBytes;
+    const maxWaitMs = this.maxWaitMs;
+    let lineNos = this.lineNos;
+    let count = this.count;
+    let used = this.used;
+    let full = false;
+    const start = r;
+    for (;;) {
+      const nl = view.indexOf(10, r);
+      if (nl === -1) break;
+      const c = view[r]!; // the first byte: "{" in every valid line
+      if (nl - r > MAX_LINE || c === 0x20 || c === 0x09 || c === 0x0d || c === 10 || view[nl - 1] === 0x0d || lineNo >= LAST_LOW_LINE) break;
+      if (this.nonBlank === 0) this.startedAt = this.now();
+      this.nonBlank++;
+      lineNo++;
+      used += nl + 1 - r;
+      r = nl + 1;
+      const i = 2 * count++;
+      if (i + 1 >= lineNos.length) {
+        const grown = new Uint32Array(lineNos.length * 2);
+        grown.set(lineNos);
+        this.lineNos = lineNos = grown;
+      }
+      lineNos[i] = lineNo;
+      lineNos[i + 1] = 0;
+      if (count >= batchSize || used >= maxBytes) {
+        full = true;
+        break;
+      }
+      if ((count & 255) === 0 && this.now() - this.startedAt >= maxWaitMs) {
+        full = true;
+        break;
+      }
+    }
+    this.count = count;
+    this.used = used;
+    this.copied += r - start;
+    if (r !== start) this.lastLineNo = lineNo;
+    this.full = full;
+    return r;
   }
 
   oversize(lineNo: number): void {

@@ -155,7 +155,7 @@ describe.each(["copy", "in place"] as const)("Batcher (%s)", (framing) => {
 
 describe("Batcher.frameFile (in place)", () => {
   const MiB = 1024 * 1024;
-  const run = (path: string, opts: { batchSize: number; maxBytes?: number }, from: FramePosition, readBytes?: number) => {
+  const run = (path: string, opts: { batchSize: number; maxBytes?: number; maxWaitMs?: number; now?: () => number }, from: FramePosition, readBytes?: number) => {
     const b = new Batcher({ ...opts, readBytes, start: { offset: from.offset, line: from.linesBefore + 1, trace: 1n } });
     const { bytes, lines } = frame(path, b, from, readBytes !== undefined);
     const batches = b.ready.map((x) => ({ meta: x.meta, counters: x.counters, deadLetters: x.deadLetters, ...raw(x) }));
@@ -191,6 +191,33 @@ describe("Batcher.frameFile (in place)", () => {
       }
     }
   }, 120_000);
+
+  it("cuts at max_wait_ms where the copying path does, also inside runs of clean lines", () => {
+    // A clock that ticks once per reading: both paths read it at the same lines (a batch's first
+    // line, every 256th line of a batch), so they cut at the same lines.
+    const clock = () => {
+      let t = 0;
+      return () => t++;
+    };
+    const lines = Array.from({ length: 3000 }, (_, i) => (i % 997 === 5 ? "" : i % 1499 === 7 ? `{"i":${i}}\r` : `{"i":${i}}`));
+    const path = join(dir, "wait.ndjson");
+    writeFileSync(path, lines.join("\n") + "\n");
+    const want = run(path, { batchSize: 1_000_000, maxWaitMs: 3, now: clock() }, START);
+    expect(want.batches.length).toBeGreaterThan(3);
+    expect(want.batches.some((b) => b.lineNumbers.length % 256 === 0)).toBe(true);
+    for (const readBytes of [100, 4096, MiB]) {
+      expect(run(path, { batchSize: 1_000_000, maxWaitMs: 3, now: clock() }, START, readBytes)).toEqual(want);
+    }
+  });
+
+  it("numbers lines past 2^32 as the copying path does", () => {
+    const path = join(dir, "far.ndjson");
+    writeFileSync(path, '{"a":1}\n{"b":2}\n{"c":3}\n{"d":4}\n{"e":5}\n');
+    const from = { offset: 0, linesBefore: 2 ** 32 - 3 };
+    const want = run(path, { batchSize: 100 }, from);
+    expect(want.batches.flatMap((b) => b.lineNumbers)).toEqual([0, 1, 2, 3, 4].map((i) => 2 ** 32 - 2 + i));
+    expect(run(path, { batchSize: 100 }, from, 4096)).toEqual(want);
+  });
 
   it("leaves a clean file's lines where the read put them: batch data are the file's bytes", () => {
     const lines = Array.from({ length: 5000 }, (_, i) => `{"i":${i}}`);
