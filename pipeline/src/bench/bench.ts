@@ -19,7 +19,7 @@ import { buildMonolith, monolithArgv, REPO_ROOT } from '../engines/monolith-runn
 import { buildSplit, DEFAULT_CONTROL_URL, SplitError, SplitStack, stageAddresses, stageInstances, STAGES } from '../engines/split-runner.js';
 import { BenchHistory, entryFromReport, newRunId, type HistoryEntry, type HistoryStatus } from './history.js';
 import { CLI_BUNDLE_SCRIPT, PIPELINE_BUNDLE, PIPELINE_CLI } from './paths.js';
-import { children, cpuSeconds, inputOffset, peakRss } from './probe.js';
+import { children, cpuSeconds, inputOffset, peakRss, resetPeakRss } from './probe.js';
 import { buildReport, fmt, ratioLines, renderMarkdown, summaryTable } from './report.js';
 import type { BenchReport, BenchReportOptions, MachineInfo, ProcessFigures, RunRecord, StageFigures } from './report-types.js';
 
@@ -388,6 +388,9 @@ async function measure(
     const split = step.mode === 'split' || step.mode === 'split-passthrough';
     // The split's reader is its ingest stage, a process of the control server.
     const readers = split ? [...(await stageInstances(controlUrl!)).values()].filter((s) => s.pid > 0).map((s) => s.pid) : [];
+    // The stages outlive a run: their VmHWM would be the highest of every run so far (a
+    // pass-through run, a bigger input). Reset now, it is this run's peak when read after it.
+    const hwmReset = new Set(readers.filter((pid) => resetPeakRss(pid)));
     const phase = step.partitions !== null ? 'scaling' : step.warmup ? 'warmup' : 'measuring';
     const runCount = step.partitions !== null || !step.warmup ? o.runs : o.warmup;
     const where = { t: 'tick', phase, mode: step.mode, events: step.events, runIndex: step.run, runCount, partitions: step.partitions ?? 0, stepsDone: i, stepsTotal: steps.length };
@@ -415,7 +418,13 @@ async function measure(
       // reported below through the exit code / missing checksum
     }
     if (r.code !== 0) process.stderr.write(`bench: ${tag} exited ${r.code}\n${r.stderr.slice(-2000)}\n`);
-    const stages = Array.isArray(metrics.stages) ? (metrics.stages as StageFigures[]) : null;
+    const reported = Array.isArray(metrics.stages) ? (metrics.stages as (StageFigures & { pid?: number })[]) : null;
+    // A stage's peak RSS over this run: its VmHWM since the reset when the reset took (the
+    // process may report a lifetime peak), else what it reports.
+    const stages = reported?.map(({ pid, ...s }): StageFigures => {
+      const hwm = pid !== undefined && hwmReset.has(pid) ? peakRss(pid) : 0;
+      return hwm > 0 ? { ...s, peakRssBytes: hwm } : s;
+    }) ?? null;
     const self: ProcessFigures = split
       ? { name: 'pipeline run (client)', language: 'typescript', cpuSeconds: r.cpu, peakRssBytes: r.hwm }
       : { name: step.mode === 'monolith' ? 'monolith' : `pipeline run --mode ${step.mode}`, language: LANGUAGE[step.mode] ?? '', cpuSeconds: r.cpu, peakRssBytes: r.hwm };
@@ -429,7 +438,7 @@ async function measure(
       batchSize: typeof metrics.batchSize === 'number' ? metrics.batchSize : null,
       processWallSeconds: r.seconds,
       engineWallSeconds: typeof metrics.wallSeconds === 'number' ? metrics.wallSeconds : null,
-      peakRssBytes: split && typeof metrics.peakRssBytes === 'number' ? metrics.peakRssBytes : r.hwm,
+      peakRssBytes: split && stages?.length ? stages.reduce((a, st) => a + st.peakRssBytes, 0) : split && typeof metrics.peakRssBytes === 'number' ? metrics.peakRssBytes : r.hwm,
       checksum: typeof metrics.checksum === 'string' ? metrics.checksum : '',
       batchLatencyMs: lat ? { p50: lat.p50, p95: lat.p95, p99: lat.p99 } : null,
       // The split's CPU is its five stages' (the client only starts the run; it is listed apart).

@@ -1,7 +1,7 @@
 // What the bench reads from /proc while a run goes on: a process's peak RSS and CPU time, its
 // children, and how far into the input file a reader has got.
 
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux for every arch we run on). */
 const USER_HZ = 100;
@@ -13,6 +13,20 @@ export function peakRss(pid: number): number {
     return m ? Number(m[1]) * 1024 : 0;
   } catch {
     return 0;
+  }
+}
+
+/**
+ * Sets a process's VmHWM back to its current RSS (`5` to /proc/<pid>/clear_refs, Linux ≥ 4.0),
+ * so that VmHWM read later is the peak since now. false when that was refused or the process
+ * is gone.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
   }
 }
 
