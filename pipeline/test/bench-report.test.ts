@@ -141,4 +141,19 @@ describe('bench plan', () => {
       'monolith:1:p4', 'split:1:p4', 'monolith:2:p4', 'split:2:p4',
     ]);
   });
+
+  it('runs the pass-through chain after everything else, so its memory does not show in the split runs', () => {
+    const steps = planSteps({ events: [10, 20], runs: 2, warmup: 1, scalingPartitions: [2] }, ['monolith', 'split', 'split-passthrough']);
+    expect(steps.map((s) => `${s.mode}:${s.events}${s.warmup ? ':w' : `:${s.run}`}${s.partitions ? `:p${s.partitions}` : ''}`)).toEqual([
+      'monolith:10:w', 'split:10:w',
+      'monolith:10:1', 'split:10:1',
+      'split:10:2', 'monolith:10:2',
+      'monolith:20:w', 'split:20:w',
+      'monolith:20:1', 'split:20:1',
+      'split:20:2', 'monolith:20:2',
+      'monolith:10:1:p2', 'split:10:1:p2', 'monolith:10:2:p2', 'split:10:2:p2',
+      'split-passthrough:10:w', 'split-passthrough:10:1', 'split-passthrough:10:2',
+      'split-passthrough:20:w', 'split-passthrough:20:1', 'split-passthrough:20:2',
+    ]);
+  });
 });

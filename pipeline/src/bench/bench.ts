@@ -75,7 +75,11 @@ class Progress {
 /** The steps in order: per size, warm-ups then counted runs, modes rotated; then the sweep. */
 export function planSteps(o: Pick<BenchOptions, 'events' | 'runs' | 'warmup' | 'scalingPartitions'>, modes: string[]): Step[] {
   const steps: Step[] = [];
-  const rotated = (i: number) => modes.map((_, k) => modes[(k + i) % modes.length]!);
+  // The pass-through chain runs last, after everything else: it goes through the same stage
+  // processes as the split, and the memory its raw lines took stays with them (allocators keep
+  // it), which the split's peak RSS would show in every split run after it.
+  const compared = modes.filter((m) => m !== 'split-passthrough');
+  const rotated = (i: number) => compared.map((_, k) => compared[(k + i) % compared.length]!);
   for (const events of o.events) {
     for (let w = 0; w < o.warmup; w++) for (const mode of rotated(w)) steps.push({ mode, events, run: w + 1, warmup: true, partitions: null });
     // Interleave and rotate the order so no mode always runs first (cold cache) or last.
@@ -85,6 +89,12 @@ export function planSteps(o: Pick<BenchOptions, 'events' | 'runs' | 'warmup' | '
   for (const partitions of o.scalingPartitions) {
     for (let run = 1; run <= o.runs; run++) {
       for (const mode of sweepModes) steps.push({ mode, events: o.events[0]!, run, warmup: false, partitions });
+    }
+  }
+  if (modes.includes('split-passthrough')) {
+    for (const events of o.events) {
+      for (let w = 0; w < o.warmup; w++) steps.push({ mode: 'split-passthrough', events, run: w + 1, warmup: true, partitions: null });
+      for (let run = 1; run <= o.runs; run++) steps.push({ mode: 'split-passthrough', events, run, warmup: false, partitions: null });
     }
   }
   return steps;

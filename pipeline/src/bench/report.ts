@@ -375,7 +375,7 @@ export function renderMarkdown(report: BenchReport): string {
       'Next to it, the CPU of the pass-through chain (every stage forwards batches unchanged, the sink writes nothing) over the CPU of the real run — an upper bound, since pass-through carries raw lines through all four hops where the real chain carries compact columns after parse.',
     '- Conditions: the page cache is warm (the input was just generated or read by a warm-up run; caches are not dropped); processes are not pinned to cores: the OS schedules every process over all cores, as in production. Batch size and partitions are the same for the monolith and the split.',
     '- Peak RSS: highest VmHWM seen while polling /proc/<pid>/status every 10 ms, or the value the process reports itself, whichever is higher. ' +
-      "The split stages outlive a run, so their VmHWM is reset before each run (clear_refs) and read after it: a run's figure is its own peak, not the highest of every run before it (pass-through runs, bigger inputs). The split's figure is the sum over its five stages.",
+      "The split stages outlive a run, so their VmHWM is reset before each run (clear_refs) and read after it: a run's figure is its own peak, not the highest of every run before it. It still includes what earlier runs left in the process (allocators keep freed memory), so the pass-through runs, whose raw lines pass through every stage, come after all other runs. The split's figure is the sum over its five stages.",
     '',
     report.problems.length ? `## Problems\n\n${report.problems.map((p) => `- ${p}`).join('\n')}\n` : 'All checksums agree across modes and runs.\n',
   );
