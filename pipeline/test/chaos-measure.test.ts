@@ -76,5 +76,13 @@ describe('chaos report', () => {
     });
     expect(md).toContain('| parse | 3 | 3 | 0 | 0 | 0 | 200 / 300 / 300 | 200 / 300 / 300 |');
     expect(md).toContain('| 300 | 42 % | no | run lost: start again from the beginning |');
+    expect(md).not.toContain('made again');
+    const late = renderChaosMarkdown({
+      version: 1, startedAt: 'x', finishedAt: 'y',
+      options: { events: 1000, killsPerStage: 1, stages: ['parse', 'sink'], seed: 1, every: 0, everyEvents: 0, checkpointIntervalMs: 500 },
+      input: { path: 'in', bytes: 1e6 }, expectedChecksum: 'abc', uninterrupted: { seconds: 1, checksumOk: true },
+      kills: [rec('parse', 100, { lateKills: 2 }), rec('sink', 100, { lateKills: 1 })], every: [], stages: s, monolith: [],
+    });
+    expect(late).toContain('3 kills came too late to interrupt anything (the run completed in its first attempt) and were made again, earlier in the run.');
   });
 });

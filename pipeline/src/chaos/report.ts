@@ -23,6 +23,8 @@ export interface KillRecord {
   /** Kill → the run is back at the line it had reached (ms). */
   caughtUpMs: number | null;
   rateBefore: number;
+  /** Earlier tries of this kill that struck after the run had passed the stage (made again, earlier). */
+  lateKills?: number;
 }
 
 export interface MonolithKill {
@@ -96,7 +98,8 @@ export function renderChaosMarkdown(r: ChaosReport): string {
       `monolith's checksum and the dead letters are the monolith's, line by line and reason by reason. ` +
       `Recovery = kill → lines acknowledged per second (over 250 ms) back to ≥ 90 % of the rate in the second before the kill; ` +
       `caught up = kill → the run is back at the line it had reached. Lost and duplicated are counted against the monolith's results, ` +
-      `group by group (byType counts) and dead letter by dead letter.`,
+      `group by group (byType counts) and dead letter by dead letter.` +
+      lateNote(r.kills),
     '',
     '| stage | kills | identical | failed runs | lost | duplicated | recovery p50 / p95 / max (ms) | caught up p50 / p95 / max (ms) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
@@ -135,4 +138,11 @@ export function renderChaosMarkdown(r: ChaosReport): string {
     lines.push(`| ${i + 1} | ${k.stage}${k.kind === 'every' ? ' (every)' : ''} | ${k.killAtMs === null ? '–' : ms(k.killAtMs)} | ${verdict} | ${k.attempts} | ${k.replayedLines} | ${k.recoveryMs === null ? '–' : ms(k.recoveryMs)} | ${k.caughtUpMs === null ? '–' : ms(k.caughtUpMs)} | ${k.seconds.toFixed(2)} |`);
   });
   return lines.join('\n') + '\n';
+}
+
+/** How many kills had to be made again because they struck after the run had passed the stage. */
+function lateNote(kills: KillRecord[]): string {
+  const late = kills.reduce((a, k) => a + (k.lateKills ?? 0), 0);
+  if (late === 0) return '';
+  return ` ${late === 1 ? 'One kill' : `${late} kills`} came too late to interrupt anything (the run completed in its first attempt) and ${late === 1 ? 'was' : 'were'} made again, earlier in the run.`;
 }
