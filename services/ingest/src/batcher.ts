@@ -104,11 +104,7 @@ export class Batcher implements LineSink {
     this.lastLineNo = lineNo;
     this.used += bytes;
     const i = 2 * this.count++;
-    if (i + 1 >= this.lineNos.length) {
-      const grown = new Uint32Array(this.lineNos.length * 2);
-      grown.set(this.lineNos);
-      this.lineNos = grown;
-    }
+    if (i + 1 >= this.lineNos.length) this.growLineNos();
     this.lineNos[i] = lineNo >>> 0;
     this.lineNos[i + 1] = Math.floor(lineNo / 2 ** 32);
     this.nonBlank++;
@@ -253,11 +249,7 @@ export class Batcher implements LineSink {
       used += nl + 1 - r;
       r = nl + 1;
       const i = 2 * count++;
-      if (i + 1 >= lineNos.length) {
-        const grown = new Uint32Array(lineNos.length * 2);
-        grown.set(lineNos);
-        this.lineNos = lineNos = grown;
-      }
+      if (i + 1 >= lineNos.length) lineNos = this.growLineNos();
       lineNos[i] = lineNo;
       lineNos[i + 1] = 0;
       if (count >= batchSize || used >= maxBytes) {
@@ -275,6 +267,13 @@ export class Batcher implements LineSink {
     if (r !== start) this.lastLineNo = lineNo;
     this.full = full;
     return r;
+  }
+
+  /** Doubles the room for line numbers, keeping those booked; returns the new array. */
+  private growLineNos(): Uint32Array {
+    const grown = new Uint32Array(this.lineNos.length * 2);
+    grown.set(this.lineNos);
+    return (this.lineNos = grown);
   }
 
   oversize(lineNo: number): void {

@@ -210,6 +210,14 @@ describe("Batcher.frameFile (in place)", () => {
     }
   });
 
+  it("keeps every line number when a batch outgrows the first 16,384 of them", () => {
+    const path = join(dir, "long-batch.ndjson");
+    writeFileSync(path, Array.from({ length: 20_000 }, (_, i) => (i === 17_000 ? "" : `{"i":${i}}`)).join("\n") + "\n");
+    const want = run(path, { batchSize: 1_000_000 }, START);
+    expect(want.batches.flatMap((b) => b.lineNumbers)).toEqual(Array.from({ length: 20_000 }, (_, i) => i + 1).filter((n) => n !== 17_001));
+    expect(run(path, { batchSize: 1_000_000 }, START, 4096)).toEqual(want);
+  });
+
   it("numbers lines past 2^32 as the copying path does", () => {
     const path = join(dir, "far.ndjson");
     writeFileSync(path, '{"a":1}\n{"b":2}\n{"c":3}\n{"d":4}\n{"e":5}\n');
