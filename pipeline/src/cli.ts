@@ -27,7 +27,7 @@ Usage:
 
   pnpm pipeline run --mode duckdb|duckdb-sql|monolith|split --input FILE --out DIR
         [--rules FILE] [--batch-size B] [--partitions P] [--threads N] [--control-url URL]
-        [--window W] [--passthrough] [--no-checkpoint] [--progress-json] [--no-build]
+        [--window W] [--passthrough] [--inline-lines] [--no-checkpoint] [--progress-json] [--no-build]
       Writes DIR/results.json, DIR/dead-letters.ndjson and DIR/metrics.json.
       duckdb      reference engine / test oracle (strict validator + DuckDB SQL)
       duckdb-sql  plain DuckDB SQL with read_ndjson, no validation (valid-only input)
@@ -37,6 +37,8 @@ Usage:
                   http://127.0.0.1:3000, i.e. \`npm start\`) when it runs them, else builds them and
                   starts its own control server for the run. --window W batches in flight from ingest to
                   parse (default 3; the later hops keep 8); --passthrough forwards batches without work (measures IPC alone).
+                  Ingest hands parse the line data through shared memory (/dev/shm) and the rest over
+                  the stream; --inline-lines sends the line data in the stream's messages too.
                   The run is checkpointed (every 500 ms), so it survives a kill -9 of any stage
                   with identical results; --no-checkpoint turns that off (to measure its cost).
                   --progress-json prints ingest's progress as JSON lines on stdout.
@@ -44,7 +46,7 @@ Usage:
   pnpm pipeline bench [--modes duckdb,monolith,split] [--events 1000000,10000000] [--runs 3]
         [--warmup 1] [--scaling 1,2,4,8] [--seed S] [--users U] [--days D] [--distribution D]
         [--rules FILE] [--out-dir reports/bench] [--threads N] [--batch-size B] [--partitions P]
-        [--control-url URL] [--history-dir DIR] [--no-passthrough]
+        [--control-url URL] [--history-dir DIR] [--no-passthrough] [--inline-lines]
       Generates inputs once (cached in .cache/pipeline-bench), runs --warmup uncounted runs and
       --runs counted runs per mode and size, interleaved and rotated; reports medians with
       min–max, batch-latency percentiles, CPU and peak RSS per process, the split's IPC share
@@ -54,6 +56,7 @@ Usage:
       cost) alongside split (unless --no-passthrough). --scaling P1,P2,… adds a sweep over the monolith's and the split
       aggregate's partitions on the first size. The split uses the stages of the control server
       at --control-url (default http://127.0.0.1:3000 when it runs them), else starts its own.
+      --inline-lines runs the split with its line data in the stream's messages (see run).
       Exit code 1 when a run failed or checksums differ, 130 when cancelled (SIGINT/SIGTERM).
 
   pnpm pipeline chaos [--events 1000000] [--kills-per-stage 20] [--stages ingest,parse,…]
@@ -144,7 +147,7 @@ async function cmdGenerate(argv: string[]): Promise<void> {
 
 async function cmdRun(argv: string[]): Promise<number> {
   const cmd = 'run';
-  const o = parseOptions(argv, { mode: 'string', input: 'string', rules: 'string', out: 'string', 'batch-size': 'string', partitions: 'string', threads: 'string', 'control-url': 'string', window: 'string', passthrough: 'flag', 'no-checkpoint': 'flag', 'progress-json': 'flag', 'no-build': 'flag', help: 'flag' }, cmd);
+  const o = parseOptions(argv, { mode: 'string', input: 'string', rules: 'string', out: 'string', 'batch-size': 'string', partitions: 'string', threads: 'string', 'control-url': 'string', window: 'string', passthrough: 'flag', 'inline-lines': 'flag', 'no-checkpoint': 'flag', 'progress-json': 'flag', 'no-build': 'flag', help: 'flag' }, cmd);
   if (o.has('help')) { console.log(USAGE); return 0; }
   const mode = required(o, 'mode', cmd);
   if (!['duckdb', 'duckdb-sql', 'monolith', 'split'].includes(mode)) throw new UsageError(`${cmd}: unknown --mode ${JSON.stringify(mode)} (expected monolith, split, duckdb or duckdb-sql)`);
@@ -179,7 +182,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     try {
       const c = await runSplit({
         input, out, rulesJson: JSON.stringify(rules), batchSize, partitions, window,
-        passthrough: o.has('passthrough'), controlUrl: o.get('control-url'), build: !o.has('no-build'), checkpoint: !o.has('no-checkpoint'),
+        passthrough: o.has('passthrough'), inlineLines: o.has('inline-lines'), controlUrl: o.get('control-url'), build: !o.has('no-build'), checkpoint: !o.has('no-checkpoint'),
         // for the benchmark: how far ingest has read, 4× a second, as JSON lines on stdout
         ...(o.has('progress-json')
           ? {
@@ -236,7 +239,7 @@ async function main(argv: string[]): Promise<number> {
       const o = parseOptions(rest, {
         modes: 'string', events: 'string', runs: 'string', warmup: 'string', scaling: 'string', seed: 'string', users: 'string', days: 'string',
         distribution: 'string', rules: 'string', 'out-dir': 'string', threads: 'string', 'batch-size': 'string', partitions: 'string',
-        'control-url': 'string', 'history-dir': 'string', id: 'string', origin: 'string', 'progress-fd': 'string', 'no-passthrough': 'flag', help: 'flag',
+        'control-url': 'string', 'history-dir': 'string', id: 'string', origin: 'string', 'progress-fd': 'string', 'no-passthrough': 'flag', 'inline-lines': 'flag', help: 'flag',
       }, 'bench');
       if (o.has('help')) { console.log(USAGE); return 0; }
       const modes = (o.get('modes') ?? 'duckdb,monolith,split').split(',').map((s) => s.trim());
@@ -283,6 +286,7 @@ async function main(argv: string[]): Promise<number> {
           origin,
           progressFd: intOption(o, 'progress-fd', 'bench', { min: 3 }),
           skipPassthrough: o.has('no-passthrough'),
+          inlineLines: o.has('inline-lines'),
         });
       } catch (e) {
         if (e instanceof SplitError || e instanceof BuildError) die(e instanceof SplitError ? e.exitCode : 2, e.message);

@@ -109,6 +109,13 @@ describe('bench report', () => {
     expect(md).not.toContain('## Scaling');
   });
 
+  it('says how the split moved its line data: shared memory, or inline with --inline-lines', () => {
+    expect(renderMarkdown(report)).toContain('- split transport: ingest hands parse the line data through shared memory');
+    const inline = renderMarkdown({ ...report, options: { ...report.options, inlineLines: true } });
+    expect(inline).toContain('- split transport (`--inline-lines`): every hop is a gRPC stream');
+    expect(inline).not.toContain('through shared memory');
+  });
+
   it('names the batch size the engines report, or says when they differ', () => {
     expect(renderMarkdown(report)).toContain('Batch size default, partitions default.'); // no run says
     const sized = (n: number, m = n) => buildReport(input([

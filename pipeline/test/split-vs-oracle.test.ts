@@ -41,14 +41,14 @@ afterAll(async () => {
 });
 
 let runNo = 0;
-async function splitOnFile(input: string, rules: unknown, opts: { batchSize?: number; partitions?: number } = {}) {
+async function splitOnFile(input: string, rules: unknown, opts: { batchSize?: number; partitions?: number; inlineLines?: boolean } = {}) {
   const out = join(dir, `out-${++runNo}`);
   const rulesJson = JSON.stringify(rules === undefined ? DEFAULT_RULES : checkRules(rules));
   const complete = await runThroughStages(stack.url, { input, out, rulesJson, progress: false, ...opts });
   return { ...readOutput(out), complete };
 }
 
-async function compare(input: string, rules: unknown, opts: { batchSize?: number; partitions?: number } = {}) {
+async function compare(input: string, rules: unknown, opts: { batchSize?: number; partitions?: number; inlineLines?: boolean } = {}) {
   const split = await splitOnFile(input, rules, opts);
   const ref = await oracleOnFile(input, rules);
   expect(split.results).toBe(ref.results);
@@ -92,6 +92,13 @@ describe('split vs duckdb, byte for byte', () => {
     }, 60_000);
   }
 
+  it('the lines inline in the stream (--inline-lines) give the same bytes as through shared memory', async () => {
+    const c = CASES.find((x) => x.ratio > 0 && x.events > 1000)!;
+    const input = join(dir, `inline-${c.events}-${c.seed}.ndjson`);
+    await generate({ events: c.events, seed: c.seed, users: c.users ?? 10_000, distribution: c.distribution, invalidRatio: c.ratio, types: TYPES, out: input });
+    await compare(input, RULES[c.rules], { batchSize: 1000, inlineLines: true });
+  }, 120_000);
+
   it('every edge case of the corpus, under three rule sets', async () => {
     for (const e of EDGE_CASES) {
       const input = join(dir, `edge-${EDGE_CASES.indexOf(e)}.ndjson`);
@@ -125,6 +132,15 @@ describe('bad input at every boundary', () => {
     }
     throw new Error(`${stage} accepted the bad stream`);
   }
+
+  it('parse refuses a shared-memory slice outside its rings, naming the batch and the path', async () => {
+    const slice = (path: string, offset = 0n, length = 3n) =>
+      batch({ payload: { case: 'raw', value: { lineNumbers: new Uint8Array(8), shared: { path, offset, length } } } });
+    let e = await streamError(ParseService, 'parse', [header(), slice('/etc/passwd')]);
+    expect([Code[e.code], e.rawMessage]).toEqual(['InvalidArgument', 'parse: batch 1: shared-memory path "/etc/passwd" is not a file /dev/shm/modular-runtime-ingest-…']);
+    e = await streamError(ParseService, 'parse', [header(), slice('/dev/shm/modular-runtime-ingest-0-gone')]);
+    expect([Code[e.code], e.rawMessage]).toEqual(['FailedPrecondition', expect.stringMatching(/^parse: batch 1: cannot map shared-memory file "\/dev\/shm\/modular-runtime-ingest-0-gone": No such file/)]);
+  }, 60_000);
 
   it('an unknown rule op fails the run with INVALID_ARGUMENT from the rules stage', async () => {
     const input = join(dir, 'small.ndjson');

@@ -358,6 +358,7 @@ function stepArgs(o: BenchOptions, step: Step, input: string, out: string, bin: 
   if (mode === 'split' || mode === 'split-passthrough') {
     args.push('--control-url', controlUrl!, '--progress-json');
     if (mode === 'split-passthrough') args.push('--passthrough');
+    if (o.inlineLines) args.push('--inline-lines');
     if (o.batchSize) args.push('--batch-size', String(o.batchSize));
     if (partitions) args.push('--partitions', String(partitions));
   }
@@ -479,7 +480,7 @@ async function measure(
     loadAverage: { before: loadBefore, after: loadavg().map((x) => +x.toFixed(2)) },
     options: {
       modes, events: o.events, runs: o.runs, warmup: o.warmup, seed: o.seed, users: o.users, days: o.days, distribution: o.distribution,
-      rulesPath: o.rulesPath, threads: o.threads, batchSize: o.batchSize, partitions: o.partitions, scalingPartitions: o.scalingPartitions,
+      rulesPath: o.rulesPath, threads: o.threads, batchSize: o.batchSize, partitions: o.partitions, scalingPartitions: o.scalingPartitions, inlineLines: o.inlineLines,
     },
     inputs,
     runs: records,

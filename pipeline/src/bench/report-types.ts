@@ -31,6 +31,11 @@ export interface BenchReportOptions {
   partitions?: number;
   /** Partition counts of the scaling sweep (monolith and split, on the first size; empty: none). */
   scalingPartitions: number[];
+  /**
+   * The split's line data went inside the ingest → parse stream's messages, not through shared
+   * memory (`--inline-lines`). Absent in reports from before shared memory: those were inline.
+   */
+  inlineLines?: boolean;
 }
 
 /** One process's figures within a run. */

@@ -33,6 +33,8 @@ export interface SplitArgs {
   partitions?: number;
   window?: number;
   passthrough?: boolean;
+  /** Line data inside the ingest → parse stream's messages instead of shared memory. */
+  inlineLines?: boolean;
   /** HTTP/1.1 URL of a control server whose stages to use. */
   controlUrl?: string;
   /** Progress lines on stderr (default true). */
@@ -220,6 +222,7 @@ export async function runThroughStages(controlUrl: string, a: SplitArgs, knownIn
           partitions: a.partitions ?? 0,
           window: a.window ?? 0,
           passthrough: a.passthrough ?? false,
+          inlineLines: a.inlineLines ?? false,
           checkpointDir,
           checkpointIntervalMs: a.checkpointIntervalMs ?? 0,
           progressIntervalMs: a.progressIntervalMs ?? 0,

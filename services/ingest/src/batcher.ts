@@ -78,6 +78,14 @@ export class Batcher implements LineSink {
     }
   }
 
+  /**
+   * The most line data a batch can hold: it is cut once it reaches maxBytes, so one more line
+   * (at most MAX_LINE_BYTES and its newline) can be in it.
+   */
+  get maxBatchBytes(): number {
+    return this.maxBytes + MAX_LINE + 1;
+  }
+
   /** Batches produced so far in the run (sent or ready): the last trace id. */
   get batches(): number {
     return Number(this.nextTrace - 1n);

@@ -7,6 +7,7 @@ import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/p
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   BatchSchema,
+  SharedSliceSchema,
   type RunComplete,
   type RunHeaderSchema,
   StageRequestSchema,
@@ -15,6 +16,7 @@ import {
 import { CreditWindow, processFigures, unixNanos } from "@modular-runtime/service-kit";
 import type { BatchInit } from "./batcher.js";
 import { GrpcBidiStream, grpcPrefix } from "./grpc-stream.js";
+import type { ShmRing } from "./shm-ring.js";
 
 type StageRequestInit = MessageInitShape<typeof StageRequestSchema>;
 
@@ -40,11 +42,12 @@ function putVarint(buf: Uint8Array, at: number, n: number): number {
 }
 
 // Wire tags: StageRequest.batch (2), Batch.raw (4), RawLines.data (1), RawLines.line_numbers (2),
-// each length-delimited.
+// RawLines.shared (3), each length-delimited.
 const TAG_STAGE_BATCH = (2 << 3) | 2;
 const TAG_BATCH_RAW = (4 << 3) | 2;
 const TAG_RAW_DATA = (1 << 3) | 2;
 const TAG_RAW_LINE_NUMBERS = (2 << 3) | 2;
+const TAG_RAW_SHARED = (3 << 3) | 2;
 
 /**
  * `StageRequest{batch}` as gRPC message parts: one small buffer with the prefix and every field
@@ -60,10 +63,12 @@ export function encodeBatchRequest(batch: BatchInit): Uint8Array[] {
   const head = toBinary(BatchSchema, create(BatchSchema, { meta: batch.meta, counters: batch.counters, deadLetters: batch.deadLetters }));
   const data = raw.data ?? new Uint8Array(0);
   const lineNumbers = raw.lineNumbers ?? new Uint8Array(0);
+  const shared = raw.shared ? toBinary(SharedSliceSchema, create(SharedSliceSchema, raw.shared)) : undefined;
   // proto3 leaves empty bytes fields out
   const dataField = data.length > 0 ? 1 + varintLength(data.length) + data.length : 0;
   const numbersField = lineNumbers.length > 0 ? 1 + varintLength(lineNumbers.length) + lineNumbers.length : 0;
-  const rawLen = dataField + numbersField;
+  const sharedField = shared ? 1 + varintLength(shared.length) + shared.length : 0;
+  const rawLen = dataField + numbersField + sharedField;
   const batchLen = head.length + 1 + varintLength(rawLen) + rawLen;
   const total = 1 + varintLength(batchLen) + batchLen;
   const prefix = new Uint8Array(5 + 1 + varintLength(batchLen) + head.length + 1 + varintLength(rawLen) + (dataField > 0 ? 1 + varintLength(data.length) : 0));
@@ -87,6 +92,12 @@ export function encodeBatchRequest(batch: BatchInit): Uint8Array[] {
     putVarint(numbersHead, 1, lineNumbers.length);
     parts.push(numbersHead, lineNumbers);
   }
+  if (shared) {
+    const sharedHead = new Uint8Array(1 + varintLength(shared.length));
+    sharedHead[0] = TAG_RAW_SHARED;
+    putVarint(sharedHead, 1, shared.length);
+    parts.push(sharedHead, shared);
+  }
   return parts;
 }
 
@@ -105,13 +116,20 @@ export interface ChainOptions {
   recordCall?: (target: string, method: string, latencyMs: number, ok: boolean, items: number, error?: string) => void;
   /** The sink has saved checkpoint N (checkpointed runs). */
   onCheckpointDone?: (n: bigint) => void;
-  /** A batch's bytes have gone to the socket: its buffers may be reused. */
+  /** A batch's bytes have gone to the socket (or into the ring): its buffers may be reused. */
   onBatchWritten?: (batch: BatchInit) => void;
+  /**
+   * Shared memory for the line data (RawLines.shared): a batch that finds a free slot goes
+   * there, the rest inline. The stream owns the ring from here on and closes it when it ends.
+   */
+  ring?: ShmRing;
 }
 
 interface Pending {
   t: number;
   events: number;
+  /** The ring slot holding the batch's lines, if they went through shared memory. */
+  slot?: number;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -139,6 +157,9 @@ export class ChainStream {
   /** Batches handed to the stream so far, and the events (lines) they carried. */
   sent = 0n;
   private eventsSent = 0n;
+  /** Batches whose lines went through shared memory, and their bytes. */
+  sharedBatches = 0;
+  sharedBytes = 0;
 
   constructor(private readonly opts: ChainOptions, header: MessageInitShape<typeof RunHeaderSchema>) {
     this.window = new CreditWindow(opts.window);
@@ -166,6 +187,11 @@ export class ChainStream {
           const p = this.pending.get(res.kind.value);
           if (p) {
             this.pending.delete(res.kind.value);
+            if (p.slot !== undefined) {
+              // parse has mapped the file (it read this batch from it): its name can go
+              this.opts.ring?.unlink();
+              this.opts.ring?.release(p.slot);
+            }
             this.opts.recordCall?.(d, PARSE_METHOD, performance.now() - p.t, true, p.events);
             this.linesAcked += BigInt(p.events);
             p.resolve();
@@ -179,7 +205,9 @@ export class ChainStream {
         }
       }
       if (this.complete === undefined) throw new ConnectError(`${d} closed the stream without a RunComplete`, Code.Internal);
+      this.opts.ring?.close();
     } catch (e) {
+      this.opts.ring?.close();
       const err = ConnectError.from(e);
       this.failure = this.cancelled
         ? new ConnectError("ingest: run cancelled", Code.Canceled)
@@ -207,12 +235,27 @@ export class ChainStream {
     batch.meta!.ingestUnixNs = unixNanos();
     const raw = batch.payload?.case === "raw" ? batch.payload.value : undefined;
     const events = raw?.lineNumbers ? raw.lineNumbers.length / 8 : 0;
+    const place = raw?.data && this.opts.ring ? this.opts.ring.place(raw.data) : undefined;
     const acked = new Promise<void>((resolve, reject) => {
-      this.pending.set(batch.meta!.traceId as bigint, { t: performance.now(), events, resolve, reject });
+      this.pending.set(batch.meta!.traceId as bigint, { t: performance.now(), events, slot: place?.slot, resolve, reject });
     });
     acked.catch(() => undefined); // callers that do not wait for the ack must not see an unhandled rejection
     const written = this.opts.onBatchWritten;
-    this.call.write(encodeBatchRequest(batch), written && (() => written(batch)));
+    if (place) {
+      const shared = { path: this.opts.ring!.path, offset: BigInt(place.offset), length: BigInt(place.length) };
+      const ref: BatchInit = {
+        meta: batch.meta,
+        counters: batch.counters,
+        deadLetters: batch.deadLetters,
+        payload: { case: "raw", value: { lineNumbers: raw!.lineNumbers, shared } },
+      };
+      this.call.write(encodeBatchRequest(ref));
+      this.sharedBatches++;
+      this.sharedBytes += place.length;
+      written?.(batch); // the lines are in the ring already
+    } else {
+      this.call.write(encodeBatchRequest(batch), written && (() => written(batch)));
+    }
     this.sent++;
     this.eventsSent += BigInt(events);
     return { acked };
@@ -265,5 +308,6 @@ export class ChainStream {
   cancel(): void {
     this.cancelled = true;
     this.call.cancel();
+    this.opts.ring?.close();
   }
 }

@@ -13,6 +13,7 @@ import { TopologyService } from "@modular-runtime/proto/runtime/v1/topology";
 import { controlEnv, createLogger, parseFlags, portFlag, serveService, type TopologyReporter } from "@modular-runtime/service-kit";
 import { LiveRuns } from "./live.js";
 import { runIngest } from "./run.js";
+import { sweepStaleRings } from "./shm-ring.js";
 
 const flags = parseFlags(process.argv.slice(2), {
   name: "ingest",
@@ -28,6 +29,8 @@ if (!Number.isInteger(idleMs) || idleMs < 100) {
   process.exit(2);
 }
 const log = createLogger({ service: flags.name });
+const swept = sweepStaleRings();
+if (swept.length) log.info(`removed ${swept.length} shared-memory ring(s) left by ingest processes that are gone`, { paths: swept });
 const topology = createClient(TopologyService, createGrpcTransport({ baseUrl: controlEnv().controlUrl }));
 let reporter: TopologyReporter | undefined;
 const recordCall = (...args: Parameters<TopologyReporter["recordCall"]>) => reporter?.recordCall(...args);

@@ -21,6 +21,7 @@ import { accessSync, constants, mkdirSync, readFileSync, statSync } from "node:f
 import { isAbsolute, join } from "node:path";
 import { Batcher } from "./batcher.js";
 import { ChainStream } from "./chain.js";
+import { ShmRing } from "./shm-ring.js";
 
 // batchSize: the monolith's default too, so a benchmark with defaults compares equal batches.
 // 32,768 lines (~4 MB): every hop has a cost per batch (a Python thread hand-off, a Go
@@ -43,6 +44,11 @@ const FINAL_CODES = new Set([
 ]);
 /** Reads of the input go straight into batch buffers, this many bytes at a time. */
 const READ_BYTES = 1024 * 1024;
+/**
+ * Slots of the shared-memory ring, at most (one per batch in flight): a larger window sends
+ * the batches that find no free slot inline.
+ */
+const MAX_RING_SLOTS = 8;
 const RETRY_FIRST_MS = 20;
 const RETRY_MAX_MS = 250;
 
@@ -58,6 +64,8 @@ export interface IngestDeps {
   /** How long to wait for the downstream to appear in the topology. */
   lookupTimeoutMs?: number;
   progressIntervalMs?: number;
+  /** Makes the shared-memory ring of a stream (default ShmRing.tryCreate; tests replace it). */
+  makeRing?: (slots: number, slotBytes: number) => { ring?: ShmRing; error?: string };
 }
 
 function invalid(message: string): ConnectError {
@@ -291,6 +299,12 @@ async function* runAttempt(
     readBytes: READ_BYTES,
     start: { offset: from.offset, line: from.line + 1, trace: BigInt(from.nextTrace) },
   });
+  let ring: ShmRing | undefined;
+  if (!req.inlineLines) {
+    const made = (deps.makeRing ?? ShmRing.tryCreate)(Math.min(settings.window, MAX_RING_SLOTS), batcher.maxBatchBytes);
+    ring = made.ring;
+    if (made.error) log.warn(`no shared memory for the line data, sending it inline: ${made.error}`);
+  }
   const chain = new ChainStream(
     {
       address,
@@ -299,6 +313,7 @@ async function* runAttempt(
       recordCall: deps.recordCall,
       onCheckpointDone: commit,
       onBatchWritten: (b) => batcher.recycle(b),
+      ring,
     },
     {
       runId,

@@ -20,13 +20,13 @@ import type { TopologyService } from "@modular-runtime/proto/runtime/v1/topology
 import { createLogger } from "@modular-runtime/service-kit";
 import http2 from "node:http2";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LiveRuns, MAX_PUBLISH_BYTES } from "../src/live.js";
-import { runIngest } from "../src/run.js";
+import { runIngest, type IngestDeps } from "../src/run.js";
 
 const dir = mkdtempSync(join(tmpdir(), "ingest-run-"));
 const log = createLogger({ service: "ingest", write: () => undefined });
@@ -43,12 +43,39 @@ let seen: Seen;
 let server: http2.Http2Server;
 let address = "";
 
+/** Batches whose lines came through shared memory, in the current run. */
+let sharedSeen = 0;
+
+/** The rings opened, by path: like parse, the fake keeps a ring open once it has it. */
+const rings = new Map<string, number>();
+
+/**
+ * What parse does with a batch whose lines are in shared memory, before it acknowledges it:
+ * reads them from the ring (here with pread, where parse maps the file; ingest removes the
+ * file's name after the first acknowledgement). The batch is kept with its lines as `data`,
+ * as if they had come inline.
+ */
+function keep(b: Batch): Batch {
+  if (b.payload.case === "raw" && b.payload.value.shared) {
+    const { path, offset, length } = b.payload.value.shared;
+    expect(path.startsWith("/dev/shm/modular-runtime-ingest-")).toBe(true);
+    const data = Buffer.alloc(Number(length));
+    let fd = rings.get(path);
+    if (fd === undefined) rings.set(path, (fd = openSync(path, "r")));
+    expect(readSync(fd, data, 0, data.length, Number(offset))).toBe(data.length);
+    b.payload.value.data = data;
+    b.payload.value.shared = undefined;
+    sharedSeen++;
+  }
+  return b;
+}
+
 /** Acks every batch and completes on End. */
 async function* echo(requests: AsyncIterable<StageRequest>, s: Seen): AsyncIterable<StageResponse> {
   for await (const r of requests) {
     if (r.kind.case === "header") s.header = r.kind.value;
     else if (r.kind.case === "batch") {
-      s.batches.push(r.kind.value);
+      s.batches.push(keep(r.kind.value));
       yield create(StageResponseSchema, { kind: { case: "ack", value: r.kind.value.meta!.traceId } });
     } else if (r.kind.case === "end") {
       yield complete(s, r.kind.value.batches, r.kind.value.stages);
@@ -69,7 +96,7 @@ async function* slow(requests: AsyncIterable<StageRequest>, s: Seen, everyMs: nu
   let acked = 0;
   void (async () => {
     for await (const r of requests) {
-      if (r.kind.case === "batch") s.batches.push(r.kind.value);
+      if (r.kind.case === "batch") s.batches.push(keep(r.kind.value));
       if (r.kind.case === "end") ended = r.kind.value.batches;
     }
   })();
@@ -95,17 +122,19 @@ beforeAll(async () => {
 });
 afterAll(() => {
   server.close();
+  for (const fd of rings.values()) closeSync(fd);
   rmSync(dir, { recursive: true, force: true });
 });
 
 const topology = (known: boolean) =>
   ({ lookupService: async () => ({ instances: known ? [{ address }] : [] }) }) as unknown as Client<typeof TopologyService>;
 
-async function run(fields: Record<string, unknown>, opts: { known?: boolean } = {}): Promise<RunProgress[]> {
+async function run(fields: Record<string, unknown>, opts: { known?: boolean; deps?: Partial<IngestDeps> } = {}): Promise<RunProgress[]> {
   seen = { batches: [], maxUnacked: 0 };
+  sharedSeen = 0;
   const out: RunProgress[] = [];
   const req = create(RunRequestSchema, { outDir: join(dir, "out"), ...fields });
-  const deps = { topology: topology(opts.known ?? true), log, downstream: "parse", lookupTimeoutMs: 300, progressIntervalMs: 20 };
+  const deps = { topology: topology(opts.known ?? true), log, downstream: "parse", lookupTimeoutMs: 300, progressIntervalMs: 20, ...opts.deps };
   for await (const p of runIngest(req, deps, new AbortController().signal)) out.push(p);
   return out;
 }
@@ -137,6 +166,33 @@ describe("runIngest", () => {
     expect(last.complete).toMatchObject({ checksum: "abc", batches: 3n });
     expect(last.complete!.stages[0]).toMatchObject({ stage: "ingest", language: "typescript", batchesOut: 3n, eventsOut: 2500n });
     expect(last.linesRead).toBe(2500n);
+  });
+
+  it("hands parse the lines through shared memory, inline on request, and leaves no ring behind", async () => {
+    behaviour = (r, s) => echo(r, s);
+    const path = input(5000);
+    const expected = readFileSync(path, "utf8");
+    const text = () => seen.batches.map((b) => (b.payload.case === "raw" ? Buffer.from(b.payload.value.data).toString() : "")).join("");
+    const mine = () => readdirSync("/dev/shm").filter((n) => n.startsWith(`modular-runtime-ingest-${process.pid}-`));
+    await run({ inputPath: path, batchSize: 400 });
+    expect(seen.batches).toHaveLength(13);
+    expect(sharedSeen).toBe(13); // one slot per batch in flight: every batch found one
+    expect(text()).toBe(expected);
+    expect(mine()).toEqual([]);
+    await run({ inputPath: path, batchSize: 400, inlineLines: true });
+    expect(sharedSeen).toBe(0);
+    expect(text()).toBe(expected);
+  });
+
+  it("sends the lines inline, with a warning, when it cannot make a ring", async () => {
+    behaviour = (r, s) => echo(r, s);
+    const lines: string[] = [];
+    const warnLog = createLogger({ service: "ingest", write: (l) => lines.push(l) });
+    const makeRing = () => ({ error: "/dev/shm is full" });
+    await run({ inputPath: input(500), batchSize: 100 }, { deps: { log: warnLog, makeRing } });
+    expect(sharedSeen).toBe(0);
+    expect(seen.batches).toHaveLength(5);
+    expect(lines.some((l) => l.includes('"level":"warn"') && l.includes("sending it inline: /dev/shm is full"))).toBe(true);
   });
 
   it("sends every line intact from a file of several 8 MiB read chunks", async () => {
@@ -250,7 +306,7 @@ function checkpointing(opts: { failAfter?: number; failAttempt?: number; failWit
         if (header?.attempt === (opts.failAttempt ?? 1) && n++ === opts.failAfter) {
           throw new ConnectError("parse: rules failed: connection reset", opts.failWith ?? Code.Unavailable);
         }
-        s.batches.push(r.kind.value);
+        s.batches.push(keep(r.kind.value));
         yield create(StageResponseSchema, { kind: { case: "ack", value: r.kind.value.meta!.traceId } });
       } else if (r.kind.case === "barrier") {
         opts.barriers[opts.barriers.length - 1]!.push(r.kind.value.checkpointId);

@@ -75,6 +75,7 @@ pub fn batches(data: &[u8], repeat: usize, size: usize) {
             payload: Some(Payload::Raw(RawLines {
                 data: Bytes::from(std::mem::take(buf)),
                 line_numbers: Bytes::from(std::mem::take(nums)),
+                shared: None,
             })),
         });
     };

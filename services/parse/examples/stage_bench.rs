@@ -41,6 +41,7 @@ impl Batcher {
             payload: Some(Payload::Raw(RawLines {
                 data: Bytes::from(std::mem::take(&mut self.data)),
                 line_numbers: Bytes::from(std::mem::take(&mut self.nums)),
+                shared: None,
             })),
         });
         self.n = 0;

@@ -8,6 +8,7 @@ pub mod control;
 pub mod crash;
 pub mod log;
 pub mod metrics;
+pub mod shared;
 pub mod stage;
 pub mod validate;
 

@@ -30,6 +30,7 @@ use crate::pb::parse_service_server::{ParseService, ParseServiceServer};
 use crate::pb::stage_request::Kind;
 use crate::pb::stage_response;
 use crate::pb::{Batch, BatchCounters, RawLines, RunComplete, RunHeader, StageMetrics, StageRequest, StageResponse};
+use crate::shared::SharedFiles;
 
 /// Batches sent downstream and not yet acknowledged, at most.
 pub const WINDOW: usize = 8;
@@ -666,6 +667,7 @@ async fn run(
     // the order they came. Meanwhile this thread keeps the streams moving.
     let mut parsers: Vec<BatchParser> = (0..WORKERS).map(|_| BatchParser::new()).collect();
     let mut working: VecDeque<Working> = VecDeque::with_capacity(WORKERS);
+    let mut shared = SharedFiles::default();
     macro_rules! chain {
         () => {
             Chain { cfg, credits: &credits, inflight: &inflight, dtx: &dtx, ev_rx: &mut ev_rx, tx }
@@ -702,9 +704,15 @@ async fn run(
             chain!().drain(&mut f, &mut working, &mut parsers).await?;
         }
         match req.kind {
-            Some(Kind::Batch(b)) => {
+            Some(Kind::Batch(mut b)) => {
                 f.batches_in += 1;
                 let trace = b.meta.as_ref().map(|m| m.trace_id).unwrap_or(0);
+                if let Some(Payload::Raw(raw)) = b.payload.as_mut()
+                    && let Err(s) = shared.resolve(name, trace, raw, passthrough, MAX_MESSAGE_BYTES)
+                {
+                    chain!().drain(&mut f, &mut working, &mut parsers).await?;
+                    return Err(Stop::Fail(s));
+                }
                 if passthrough {
                     let n = payload_items(&b);
                     f.events_in += n;

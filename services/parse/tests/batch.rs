@@ -12,7 +12,7 @@ fn raw(lines: &[Vec<u8>], first: u64) -> RawLines {
         data.push(b'\n');
         nums.extend_from_slice(&(first + i as u64).to_le_bytes());
     }
-    RawLines { data: Bytes::from(data), line_numbers: Bytes::from(nums) }
+    RawLines { data: Bytes::from(data), line_numbers: Bytes::from(nums), shared: None }
 }
 
 fn ev(t: &str, u: &str, v: i64) -> Vec<u8> {
@@ -133,11 +133,12 @@ fn framing_checks() {
     let ok = raw(&[ev("a", "u", 1), ev("a", "u", 2)], 1);
     assert_eq!(BatchParser::check(&ok), Ok(2));
     assert_eq!(BatchParser::check(&RawLines::default()), Ok(0));
-    let bad = RawLines { data: ok.data.clone(), line_numbers: ok.line_numbers.slice(..12) };
+    let bad = RawLines { data: ok.data.clone(), line_numbers: ok.line_numbers.slice(..12), shared: None };
     assert!(BatchParser::check(&bad).unwrap_err().0.contains("not a multiple of 8"));
-    let bad = RawLines { data: ok.data.clone(), line_numbers: ok.line_numbers.slice(..8) };
+    let bad = RawLines { data: ok.data.clone(), line_numbers: ok.line_numbers.slice(..8), shared: None };
     assert!(BatchParser::check(&bad).unwrap_err().0.contains("2 lines but line_numbers has 1"));
-    let bad = RawLines { data: ok.data.slice(..ok.data.len() - 1), line_numbers: ok.line_numbers.clone() };
+    let bad =
+        RawLines { data: ok.data.slice(..ok.data.len() - 1), line_numbers: ok.line_numbers.clone(), shared: None };
     assert!(BatchParser::check(&bad).unwrap_err().0.contains("newline"));
 }
 
@@ -220,7 +221,7 @@ fn the_encoded_path_rejects_miscounted_batches_like_check() {
         (ok.line_numbers.slice(..12), "line_numbers has 12 bytes, not a multiple of 8"),
     ];
     for (nums, want) in cases {
-        let r = RawLines { data: ok.data.clone(), line_numbers: nums };
+        let r = RawLines { data: ok.data.clone(), line_numbers: nums, shared: None };
         assert_eq!(BatchParser::check(&r).unwrap_err().0, want);
         let b = Batch {
             meta: Some(BatchMeta { trace_id: 3, ..Default::default() }),

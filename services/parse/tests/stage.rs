@@ -215,7 +215,11 @@ fn raw_batch(trace: u64, first_line: u64, lines: &[&[u8]], pre: Vec<DeadLetter>)
             dropped: 0,
         }),
         dead_letters: pre,
-        payload: Some(Payload::Raw(RawLines { data: Bytes::from(data), line_numbers: Bytes::from(nums) })),
+        payload: Some(Payload::Raw(RawLines {
+            data: Bytes::from(data),
+            line_numbers: Bytes::from(nums),
+            shared: None,
+        })),
     }
 }
 

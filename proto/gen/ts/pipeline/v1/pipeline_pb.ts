@@ -32,7 +32,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pipeline/v1/pipeline.proto.
  */
 export const file_pipeline_v1_pipeline: GenFile = /*@__PURE__*/
-  fileDesc("ChpwaXBlbGluZS92MS9waXBlbGluZS5wcm90bxILcGlwZWxpbmUudjEiWQoKRGVhZExldHRlchIMCgRsaW5lGAEgASgEEi0KBnJlYXNvbhgCIAEoDjIdLnBpcGVsaW5lLnYxLkRlYWRMZXR0ZXJSZWFzb24SDgoGZGV0YWlsGAMgASgJIu4BCglSdW5IZWFkZXISDgoGcnVuX2lkGAEgASgJEhIKCnJ1bGVzX2pzb24YAiABKAkSEgoKcGFydGl0aW9ucxgDIAEoDRIPCgdvdXRfZGlyGAQgASgJEhIKCmlucHV0X3BhdGgYBSABKAkSEgoKYmF0Y2hfc2l6ZRgGIAEoDRITCgtwYXNzdGhyb3VnaBgHIAEoCBIXCg9zdGFydGVkX3VuaXhfbnMYCCABKAMSFgoOY2hlY2twb2ludF9kaXIYCSABKAkSGQoRcmVzdW1lX2NoZWNrcG9pbnQYCiABKAQSDwoHYXR0ZW1wdBgLIAEoDSIgCgdCYXJyaWVyEhUKDWNoZWNrcG9pbnRfaWQYASABKAQihgEKCUJhdGNoTWV0YRIQCgh0cmFjZV9pZBgBIAEoBBIWCg5pbmdlc3RfdW5peF9ucxgCIAEoAxIUCgxmaXJzdF9vZmZzZXQYAyABKAQSEgoKZW5kX29mZnNldBgEIAEoBBISCgpmaXJzdF9saW5lGAUgASgEEhEKCWxhc3RfbGluZRgGIAEoBCIuCghSYXdMaW5lcxIMCgRkYXRhGAEgASgMEhQKDGxpbmVfbnVtYmVycxgCIAEoDCIXCgZUYWdTZXQSDQoFcGFpcnMYASADKAwixgEKBkV2ZW50cxINCgVjb3VudBgBIAEoDRISCgp0c19zZWNvbmRzGAIgASgMEg0KBXZhbHVlGAMgASgMEhIKCnR5cGVfaW5kZXgYBCABKAwSEQoJdHlwZV9kaWN0GAUgAygMEhIKCnVzZXJfaW5kZXgYBiABKAwSEQoJdXNlcl9kaWN0GAcgAygMEhUKDXRhZ19zZXRfaW5kZXgYCCABKAwSJQoIdGFnX3NldHMYCSADKAsyEy5waXBlbGluZS52MS5UYWdTZXQiQAoNQmF0Y2hDb3VudGVycxINCgVsaW5lcxgBIAEoBBIPCgdpbnZhbGlkGAIgASgEEg8KB2Ryb3BwZWQYAyABKAQi4gEKBUJhdGNoEiQKBG1ldGEYASABKAsyFi5waXBlbGluZS52MS5CYXRjaE1ldGESLAoIY291bnRlcnMYAiABKAsyGi5waXBlbGluZS52MS5CYXRjaENvdW50ZXJzEi0KDGRlYWRfbGV0dGVycxgDIAMoCzIXLnBpcGVsaW5lLnYxLkRlYWRMZXR0ZXISJAoDcmF3GAQgASgLMhUucGlwZWxpbmUudjEuUmF3TGluZXNIABIlCgZldmVudHMYBSABKAsyEy5waXBlbGluZS52MS5FdmVudHNIAEIJCgdwYXlsb2FkIkoKBUdyb3VwEgsKA2tleRgBIAEoDBINCgVjb3VudBgCIAEoAxILCgNzdW0YAyABKAMSCwoDbWluGAQgASgDEgsKA21heBgFIAEoAyJGCgtXaW5kb3dHcm91cBINCgVzdGFydBgBIAEoAxIMCgR0eXBlGAIgASgMEg0KBWNvdW50GAMgASgDEgsKA3N1bRgEIAEoAyJxCgxHcm91cENvbHVtbnMSDAoEc2l6ZRgBIAEoDRIMCgRrZXlzGAIgASgMEg8KB2tleV9lbmQYAyABKAwSDQoFY291bnQYBCABKAwSCwoDc3VtGAUgASgMEgsKA21pbhgGIAEoDBILCgNtYXgYByABKAwibwoNV2luZG93Q29sdW1ucxIMCgRzaXplGAEgASgNEg0KBXN0YXJ0GAIgASgMEhIKCnR5cGVfaW5kZXgYAyABKAwSEQoJdHlwZV9kaWN0GAQgAygMEg0KBWNvdW50GAUgASgMEgsKA3N1bRgGIAEoDCLhAgoKUmVzdWx0UGFydBInCgdieV90eXBlGAEgAygLMhIucGlwZWxpbmUudjEuR3JvdXBCAhgBEicKB2J5X3VzZXIYAiADKAsyEi5waXBlbGluZS52MS5Hcm91cEICGAESJgoGYnlfdGFnGAMgAygLMhIucGlwZWxpbmUudjEuR3JvdXBCAhgBEi8KCWJ5X3dpbmRvdxgEIAMoCzIYLnBpcGVsaW5lLnYxLldpbmRvd0dyb3VwQgIYARIoCgV0eXBlcxgFIAEoCzIZLnBpcGVsaW5lLnYxLkdyb3VwQ29sdW1ucxIoCgV1c2VycxgGIAEoCzIZLnBpcGVsaW5lLnYxLkdyb3VwQ29sdW1ucxInCgR0YWdzGAcgASgLMhkucGlwZWxpbmUudjEuR3JvdXBDb2x1bW5zEisKB3dpbmRvd3MYCCABKAsyGi5waXBlbGluZS52MS5XaW5kb3dDb2x1bW5zItsBCgxTdGFnZU1ldHJpY3MSDQoFc3RhZ2UYASABKAkSEAoIbGFuZ3VhZ2UYAiABKAkSDwoHYnVzeV9ucxgDIAEoAxIPCgd3YWl0X25zGAQgASgDEhIKCmJhdGNoZXNfaW4YBSABKAQSEwoLYmF0Y2hlc19vdXQYBiABKAQSEQoJZXZlbnRzX2luGAcgASgEEhIKCmV2ZW50c19vdXQYCCABKAQSEwoLY3B1X3NlY29uZHMYCSABKAESFgoOcGVha19yc3NfYnl0ZXMYCiABKAQSCwoDcGlkGAsgASgFIm4KA0VuZBIPCgdiYXRjaGVzGAEgASgEEhYKDnBoeXNpY2FsX2xpbmVzGAIgASgEEhMKC2lucHV0X2J5dGVzGAMgASgEEikKBnN0YWdlcxgEIAMoCzIZLnBpcGVsaW5lLnYxLlN0YWdlTWV0cmljcyLfAQoMU3RhZ2VSZXF1ZXN0EigKBmhlYWRlchgBIAEoCzIWLnBpcGVsaW5lLnYxLlJ1bkhlYWRlckgAEiMKBWJhdGNoGAIgASgLMhIucGlwZWxpbmUudjEuQmF0Y2hIABIuCgtyZXN1bHRfcGFydBgDIAEoCzIXLnBpcGVsaW5lLnYxLlJlc3VsdFBhcnRIABIfCgNlbmQYBCABKAsyEC5waXBlbGluZS52MS5FbmRIABInCgdiYXJyaWVyGAUgASgLMhQucGlwZWxpbmUudjEuQmFycmllckgAQgYKBGtpbmQiYQoOTGF0ZW5jeVN1bW1hcnkSDgoGcDUwX21zGAEgASgBEg4KBnA5NV9tcxgCIAEoARIOCgZwOTlfbXMYAyABKAESDgoGbWF4X21zGAQgASgBEg8KB3NhbXBsZXMYBSABKAQiygIKC1J1bkNvbXBsZXRlEg4KBnJ1bl9pZBgBIAEoCRIQCghjaGVja3N1bRgCIAEoCRINCgVsaW5lcxgDIAEoBBINCgV2YWxpZBgEIAEoBBIPCgdpbnZhbGlkGAUgASgEEg8KB2Ryb3BwZWQYBiABKAQSEgoKYWdncmVnYXRlZBgHIAEoBBIPCgdiYXRjaGVzGAggASgEEjIKDWJhdGNoX2xhdGVuY3kYCSABKAsyGy5waXBlbGluZS52MS5MYXRlbmN5U3VtbWFyeRIpCgZzdGFnZXMYCiADKAsyGS5waXBlbGluZS52MS5TdGFnZU1ldHJpY3MSFAoMd2FsbF9zZWNvbmRzGAsgASgBEhAKCGF0dGVtcHRzGAwgASgNEhMKC2NoZWNrcG9pbnRzGA0gASgEEhgKEHJlcGxheWVkX2JhdGNoZXMYDiABKAQibwoNU3RhZ2VSZXNwb25zZRINCgNhY2sYASABKARIABIsCghjb21wbGV0ZRgCIAEoCzIYLnBpcGVsaW5lLnYxLlJ1bkNvbXBsZXRlSAASGQoPY2hlY2twb2ludF9kb25lGAMgASgESABCBgoEa2luZCK6AgoKUnVuUmVxdWVzdBISCgppbnB1dF9wYXRoGAEgASgJEg8KB291dF9kaXIYAiABKAkSEgoKcnVsZXNfanNvbhgDIAEoCRISCgpiYXRjaF9zaXplGAQgASgNEhIKCnBhcnRpdGlvbnMYBSABKA0SEwoLbWF4X3dhaXRfbXMYBiABKA0SEwoLcGFzc3Rocm91Z2gYByABKAgSDgoGd2luZG93GAggASgNEhYKDmNoZWNrcG9pbnRfZGlyGAkgASgJEh4KFmNoZWNrcG9pbnRfaW50ZXJ2YWxfbXMYCiABKA0SGwoTcmVjb3ZlcnlfdGltZW91dF9tcxgLIAEoDRIOCgZyZXN1bWUYDCABKAgSDgoGcnVuX2lkGA0gASgJEhwKFHByb2dyZXNzX2ludGVydmFsX21zGA4gASgNIokCCgtSdW5Qcm9ncmVzcxIOCgZydW5faWQYASABKAkSEgoKbGluZXNfcmVhZBgCIAEoBBISCgpieXRlc19yZWFkGAMgASgEEhMKC2lucHV0X2J5dGVzGAQgASgEEhUKDWJhdGNoZXNfYWNrZWQYBSABKAQSKgoIY29tcGxldGUYBiABKAsyGC5waXBlbGluZS52MS5SdW5Db21wbGV0ZRIPCgdhdHRlbXB0GAcgASgNEhIKCmNoZWNrcG9pbnQYCCABKAQSEwoLbGluZXNfYWNrZWQYCSABKAQSGgoScmVzdW1lZF9hZnRlcl9saW5lGAogASgEEhQKDGxhc3RfZmFpbHVyZRgLIAEoCSIwCg5QdWJsaXNoUmVxdWVzdBINCgVsaW5lcxgBIAEoDBIPCgdlbmRfcnVuGAIgASgIIoIBCg9QdWJsaXNoUmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEhAKCHRyYWNlX2lkGAIgASgEEhIKCmZpcnN0X2xpbmUYAyABKAQSDQoFbGluZXMYBCABKAQSKgoIY29tcGxldGUYBSABKAsyGC5waXBlbGluZS52MS5SdW5Db21wbGV0ZSqBAQoQRGVhZExldHRlclJlYXNvbhIiCh5ERUFEX0xFVFRFUl9SRUFTT05fVU5TUEVDSUZJRUQQABIjCh9ERUFEX0xFVFRFUl9SRUFTT05fSU5WQUxJRF9KU09OEAESJAogREVBRF9MRVRURVJfUkVBU09OX0lOVkFMSURfRVZFTlQQAjJUCgxQYXJzZVNlcnZpY2USRAoHUHJvY2VzcxIZLnBpcGVsaW5lLnYxLlN0YWdlUmVxdWVzdBoaLnBpcGVsaW5lLnYxLlN0YWdlUmVzcG9uc2UoATABMlQKDFJ1bGVzU2VydmljZRJECgdQcm9jZXNzEhkucGlwZWxpbmUudjEuU3RhZ2VSZXF1ZXN0GhoucGlwZWxpbmUudjEuU3RhZ2VSZXNwb25zZSgBMAEyWAoQQWdncmVnYXRlU2VydmljZRJECgdQcm9jZXNzEhkucGlwZWxpbmUudjEuU3RhZ2VSZXF1ZXN0GhoucGlwZWxpbmUudjEuU3RhZ2VSZXNwb25zZSgBMAEyUwoLU2lua1NlcnZpY2USRAoHUHJvY2VzcxIZLnBpcGVsaW5lLnYxLlN0YWdlUmVxdWVzdBoaLnBpcGVsaW5lLnYxLlN0YWdlUmVzcG9uc2UoATABMpEBCg1Jbmdlc3RTZXJ2aWNlEjoKA1J1bhIXLnBpcGVsaW5lLnYxLlJ1blJlcXVlc3QaGC5waXBlbGluZS52MS5SdW5Qcm9ncmVzczABEkQKB1B1Ymxpc2gSGy5waXBlbGluZS52MS5QdWJsaXNoUmVxdWVzdBocLnBpcGVsaW5lLnYxLlB1Ymxpc2hSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChpwaXBlbGluZS92MS9waXBlbGluZS5wcm90bxILcGlwZWxpbmUudjEiWQoKRGVhZExldHRlchIMCgRsaW5lGAEgASgEEi0KBnJlYXNvbhgCIAEoDjIdLnBpcGVsaW5lLnYxLkRlYWRMZXR0ZXJSZWFzb24SDgoGZGV0YWlsGAMgASgJIu4BCglSdW5IZWFkZXISDgoGcnVuX2lkGAEgASgJEhIKCnJ1bGVzX2pzb24YAiABKAkSEgoKcGFydGl0aW9ucxgDIAEoDRIPCgdvdXRfZGlyGAQgASgJEhIKCmlucHV0X3BhdGgYBSABKAkSEgoKYmF0Y2hfc2l6ZRgGIAEoDRITCgtwYXNzdGhyb3VnaBgHIAEoCBIXCg9zdGFydGVkX3VuaXhfbnMYCCABKAMSFgoOY2hlY2twb2ludF9kaXIYCSABKAkSGQoRcmVzdW1lX2NoZWNrcG9pbnQYCiABKAQSDwoHYXR0ZW1wdBgLIAEoDSIgCgdCYXJyaWVyEhUKDWNoZWNrcG9pbnRfaWQYASABKAQihgEKCUJhdGNoTWV0YRIQCgh0cmFjZV9pZBgBIAEoBBIWCg5pbmdlc3RfdW5peF9ucxgCIAEoAxIUCgxmaXJzdF9vZmZzZXQYAyABKAQSEgoKZW5kX29mZnNldBgEIAEoBBISCgpmaXJzdF9saW5lGAUgASgEEhEKCWxhc3RfbGluZRgGIAEoBCJYCghSYXdMaW5lcxIMCgRkYXRhGAEgASgMEhQKDGxpbmVfbnVtYmVycxgCIAEoDBIoCgZzaGFyZWQYAyABKAsyGC5waXBlbGluZS52MS5TaGFyZWRTbGljZSI7CgtTaGFyZWRTbGljZRIMCgRwYXRoGAEgASgJEg4KBm9mZnNldBgCIAEoBBIOCgZsZW5ndGgYAyABKAQiFwoGVGFnU2V0Eg0KBXBhaXJzGAEgAygMIsYBCgZFdmVudHMSDQoFY291bnQYASABKA0SEgoKdHNfc2Vjb25kcxgCIAEoDBINCgV2YWx1ZRgDIAEoDBISCgp0eXBlX2luZGV4GAQgASgMEhEKCXR5cGVfZGljdBgFIAMoDBISCgp1c2VyX2luZGV4GAYgASgMEhEKCXVzZXJfZGljdBgHIAMoDBIVCg10YWdfc2V0X2luZGV4GAggASgMEiUKCHRhZ19zZXRzGAkgAygLMhMucGlwZWxpbmUudjEuVGFnU2V0IkAKDUJhdGNoQ291bnRlcnMSDQoFbGluZXMYASABKAQSDwoHaW52YWxpZBgCIAEoBBIPCgdkcm9wcGVkGAMgASgEIuIBCgVCYXRjaBIkCgRtZXRhGAEgASgLMhYucGlwZWxpbmUudjEuQmF0Y2hNZXRhEiwKCGNvdW50ZXJzGAIgASgLMhoucGlwZWxpbmUudjEuQmF0Y2hDb3VudGVycxItCgxkZWFkX2xldHRlcnMYAyADKAsyFy5waXBlbGluZS52MS5EZWFkTGV0dGVyEiQKA3JhdxgEIAEoCzIVLnBpcGVsaW5lLnYxLlJhd0xpbmVzSAASJQoGZXZlbnRzGAUgASgLMhMucGlwZWxpbmUudjEuRXZlbnRzSABCCQoHcGF5bG9hZCJKCgVHcm91cBILCgNrZXkYASABKAwSDQoFY291bnQYAiABKAMSCwoDc3VtGAMgASgDEgsKA21pbhgEIAEoAxILCgNtYXgYBSABKAMiRgoLV2luZG93R3JvdXASDQoFc3RhcnQYASABKAMSDAoEdHlwZRgCIAEoDBINCgVjb3VudBgDIAEoAxILCgNzdW0YBCABKAMicQoMR3JvdXBDb2x1bW5zEgwKBHNpemUYASABKA0SDAoEa2V5cxgCIAEoDBIPCgdrZXlfZW5kGAMgASgMEg0KBWNvdW50GAQgASgMEgsKA3N1bRgFIAEoDBILCgNtaW4YBiABKAwSCwoDbWF4GAcgASgMIm8KDVdpbmRvd0NvbHVtbnMSDAoEc2l6ZRgBIAEoDRINCgVzdGFydBgCIAEoDBISCgp0eXBlX2luZGV4GAMgASgMEhEKCXR5cGVfZGljdBgEIAMoDBINCgVjb3VudBgFIAEoDBILCgNzdW0YBiABKAwi4QIKClJlc3VsdFBhcnQSJwoHYnlfdHlwZRgBIAMoCzISLnBpcGVsaW5lLnYxLkdyb3VwQgIYARInCgdieV91c2VyGAIgAygLMhIucGlwZWxpbmUudjEuR3JvdXBCAhgBEiYKBmJ5X3RhZxgDIAMoCzISLnBpcGVsaW5lLnYxLkdyb3VwQgIYARIvCglieV93aW5kb3cYBCADKAsyGC5waXBlbGluZS52MS5XaW5kb3dHcm91cEICGAESKAoFdHlwZXMYBSABKAsyGS5waXBlbGluZS52MS5Hcm91cENvbHVtbnMSKAoFdXNlcnMYBiABKAsyGS5waXBlbGluZS52MS5Hcm91cENvbHVtbnMSJwoEdGFncxgHIAEoCzIZLnBpcGVsaW5lLnYxLkdyb3VwQ29sdW1ucxIrCgd3aW5kb3dzGAggASgLMhoucGlwZWxpbmUudjEuV2luZG93Q29sdW1ucyLbAQoMU3RhZ2VNZXRyaWNzEg0KBXN0YWdlGAEgASgJEhAKCGxhbmd1YWdlGAIgASgJEg8KB2J1c3lfbnMYAyABKAMSDwoHd2FpdF9ucxgEIAEoAxISCgpiYXRjaGVzX2luGAUgASgEEhMKC2JhdGNoZXNfb3V0GAYgASgEEhEKCWV2ZW50c19pbhgHIAEoBBISCgpldmVudHNfb3V0GAggASgEEhMKC2NwdV9zZWNvbmRzGAkgASgBEhYKDnBlYWtfcnNzX2J5dGVzGAogASgEEgsKA3BpZBgLIAEoBSJuCgNFbmQSDwoHYmF0Y2hlcxgBIAEoBBIWCg5waHlzaWNhbF9saW5lcxgCIAEoBBITCgtpbnB1dF9ieXRlcxgDIAEoBBIpCgZzdGFnZXMYBCADKAsyGS5waXBlbGluZS52MS5TdGFnZU1ldHJpY3Mi3wEKDFN0YWdlUmVxdWVzdBIoCgZoZWFkZXIYASABKAsyFi5waXBlbGluZS52MS5SdW5IZWFkZXJIABIjCgViYXRjaBgCIAEoCzISLnBpcGVsaW5lLnYxLkJhdGNoSAASLgoLcmVzdWx0X3BhcnQYAyABKAsyFy5waXBlbGluZS52MS5SZXN1bHRQYXJ0SAASHwoDZW5kGAQgASgLMhAucGlwZWxpbmUudjEuRW5kSAASJwoHYmFycmllchgFIAEoCzIULnBpcGVsaW5lLnYxLkJhcnJpZXJIAEIGCgRraW5kImEKDkxhdGVuY3lTdW1tYXJ5Eg4KBnA1MF9tcxgBIAEoARIOCgZwOTVfbXMYAiABKAESDgoGcDk5X21zGAMgASgBEg4KBm1heF9tcxgEIAEoARIPCgdzYW1wbGVzGAUgASgEIsoCCgtSdW5Db21wbGV0ZRIOCgZydW5faWQYASABKAkSEAoIY2hlY2tzdW0YAiABKAkSDQoFbGluZXMYAyABKAQSDQoFdmFsaWQYBCABKAQSDwoHaW52YWxpZBgFIAEoBBIPCgdkcm9wcGVkGAYgASgEEhIKCmFnZ3JlZ2F0ZWQYByABKAQSDwoHYmF0Y2hlcxgIIAEoBBIyCg1iYXRjaF9sYXRlbmN5GAkgASgLMhsucGlwZWxpbmUudjEuTGF0ZW5jeVN1bW1hcnkSKQoGc3RhZ2VzGAogAygLMhkucGlwZWxpbmUudjEuU3RhZ2VNZXRyaWNzEhQKDHdhbGxfc2Vjb25kcxgLIAEoARIQCghhdHRlbXB0cxgMIAEoDRITCgtjaGVja3BvaW50cxgNIAEoBBIYChByZXBsYXllZF9iYXRjaGVzGA4gASgEIm8KDVN0YWdlUmVzcG9uc2USDQoDYWNrGAEgASgESAASLAoIY29tcGxldGUYAiABKAsyGC5waXBlbGluZS52MS5SdW5Db21wbGV0ZUgAEhkKD2NoZWNrcG9pbnRfZG9uZRgDIAEoBEgAQgYKBGtpbmQi0AIKClJ1blJlcXVlc3QSEgoKaW5wdXRfcGF0aBgBIAEoCRIPCgdvdXRfZGlyGAIgASgJEhIKCnJ1bGVzX2pzb24YAyABKAkSEgoKYmF0Y2hfc2l6ZRgEIAEoDRISCgpwYXJ0aXRpb25zGAUgASgNEhMKC21heF93YWl0X21zGAYgASgNEhMKC3Bhc3N0aHJvdWdoGAcgASgIEg4KBndpbmRvdxgIIAEoDRIWCg5jaGVja3BvaW50X2RpchgJIAEoCRIeChZjaGVja3BvaW50X2ludGVydmFsX21zGAogASgNEhsKE3JlY292ZXJ5X3RpbWVvdXRfbXMYCyABKA0SDgoGcmVzdW1lGAwgASgIEg4KBnJ1bl9pZBgNIAEoCRIcChRwcm9ncmVzc19pbnRlcnZhbF9tcxgOIAEoDRIUCgxpbmxpbmVfbGluZXMYDyABKAgiiQIKC1J1blByb2dyZXNzEg4KBnJ1bl9pZBgBIAEoCRISCgpsaW5lc19yZWFkGAIgASgEEhIKCmJ5dGVzX3JlYWQYAyABKAQSEwoLaW5wdXRfYnl0ZXMYBCABKAQSFQoNYmF0Y2hlc19hY2tlZBgFIAEoBBIqCghjb21wbGV0ZRgGIAEoCzIYLnBpcGVsaW5lLnYxLlJ1bkNvbXBsZXRlEg8KB2F0dGVtcHQYByABKA0SEgoKY2hlY2twb2ludBgIIAEoBBITCgtsaW5lc19hY2tlZBgJIAEoBBIaChJyZXN1bWVkX2FmdGVyX2xpbmUYCiABKAQSFAoMbGFzdF9mYWlsdXJlGAsgASgJIjAKDlB1Ymxpc2hSZXF1ZXN0Eg0KBWxpbmVzGAEgASgMEg8KB2VuZF9ydW4YAiABKAgiggEKD1B1Ymxpc2hSZXNwb25zZRIOCgZydW5faWQYASABKAkSEAoIdHJhY2VfaWQYAiABKAQSEgoKZmlyc3RfbGluZRgDIAEoBBINCgVsaW5lcxgEIAEoBBIqCghjb21wbGV0ZRgFIAEoCzIYLnBpcGVsaW5lLnYxLlJ1bkNvbXBsZXRlKoEBChBEZWFkTGV0dGVyUmVhc29uEiIKHkRFQURfTEVUVEVSX1JFQVNPTl9VTlNQRUNJRklFRBAAEiMKH0RFQURfTEVUVEVSX1JFQVNPTl9JTlZBTElEX0pTT04QARIkCiBERUFEX0xFVFRFUl9SRUFTT05fSU5WQUxJRF9FVkVOVBACMlQKDFBhcnNlU2VydmljZRJECgdQcm9jZXNzEhkucGlwZWxpbmUudjEuU3RhZ2VSZXF1ZXN0GhoucGlwZWxpbmUudjEuU3RhZ2VSZXNwb25zZSgBMAEyVAoMUnVsZXNTZXJ2aWNlEkQKB1Byb2Nlc3MSGS5waXBlbGluZS52MS5TdGFnZVJlcXVlc3QaGi5waXBlbGluZS52MS5TdGFnZVJlc3BvbnNlKAEwATJYChBBZ2dyZWdhdGVTZXJ2aWNlEkQKB1Byb2Nlc3MSGS5waXBlbGluZS52MS5TdGFnZVJlcXVlc3QaGi5waXBlbGluZS52MS5TdGFnZVJlc3BvbnNlKAEwATJTCgtTaW5rU2VydmljZRJECgdQcm9jZXNzEhkucGlwZWxpbmUudjEuU3RhZ2VSZXF1ZXN0GhoucGlwZWxpbmUudjEuU3RhZ2VSZXNwb25zZSgBMAEykQEKDUluZ2VzdFNlcnZpY2USOgoDUnVuEhcucGlwZWxpbmUudjEuUnVuUmVxdWVzdBoYLnBpcGVsaW5lLnYxLlJ1blByb2dyZXNzMAESRAoHUHVibGlzaBIbLnBpcGVsaW5lLnYxLlB1Ymxpc2hSZXF1ZXN0GhwucGlwZWxpbmUudjEuUHVibGlzaFJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * One invalid input line.
@@ -265,6 +265,21 @@ export type RawLines = Message<"pipeline.v1.RawLines"> & {
    * @generated from field: bytes line_numbers = 2;
    */
   lineNumbers: Uint8Array;
+
+  /**
+   * Set instead of `data` when ingest and parse share a machine: the lines are bytes
+   * [offset, offset + length) of a file in shared memory (tmpfs) that ingest writes and parse
+   * maps. This hop carries every input byte; over the stream it costs a socket copy on each
+   * side, ~80,000 HTTP/2 frames per 10 M events and a copy into the message buffer, which made
+   * it the largest part of the split's IPC cost. Over shared memory the bytes are copied once
+   * (ingest's write into the file) and parse reads them in place. Control, order, credits and
+   * acks stay on the stream: ingest writes into a region of the file only once parse has
+   * acknowledged the batch that used it before, and each stream (each attempt of a run) gets
+   * a file of its own, so nothing written for an older stream changes under a newer one.
+   *
+   * @generated from field: pipeline.v1.SharedSlice shared = 3;
+   */
+  shared?: SharedSlice | undefined;
 };
 
 /**
@@ -273,6 +288,37 @@ export type RawLines = Message<"pipeline.v1.RawLines"> & {
  */
 export const RawLinesSchema: GenMessage<RawLines> = /*@__PURE__*/
   messageDesc(file_pipeline_v1_pipeline, 4);
+
+/**
+ * A byte range of a shared-memory file (see RawLines.shared).
+ *
+ * @generated from message pipeline.v1.SharedSlice
+ */
+export type SharedSlice = Message<"pipeline.v1.SharedSlice"> & {
+  /**
+   * Absolute path of the file: /dev/shm/modular-runtime-…; parse refuses any other.
+   *
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * @generated from field: uint64 offset = 2;
+   */
+  offset: bigint;
+
+  /**
+   * @generated from field: uint64 length = 3;
+   */
+  length: bigint;
+};
+
+/**
+ * Describes the message pipeline.v1.SharedSlice.
+ * Use `create(SharedSliceSchema)` to create a new message.
+ */
+export const SharedSliceSchema: GenMessage<SharedSlice> = /*@__PURE__*/
+  messageDesc(file_pipeline_v1_pipeline, 5);
 
 /**
  * The set of tags one event carries after the rules, as "name=value" entries sorted by bytes.
@@ -291,7 +337,7 @@ export type TagSet = Message<"pipeline.v1.TagSet"> & {
  * Use `create(TagSetSchema)` to create a new message.
  */
 export const TagSetSchema: GenMessage<TagSet> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 5);
+  messageDesc(file_pipeline_v1_pipeline, 6);
 
 /**
  * Valid events in columns. Every column has `count` entries.
@@ -363,7 +409,7 @@ export type Events = Message<"pipeline.v1.Events"> & {
  * Use `create(EventsSchema)` to create a new message.
  */
 export const EventsSchema: GenMessage<Events> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 6);
+  messageDesc(file_pipeline_v1_pipeline, 7);
 
 /**
  * What each stage learned about the batch's lines; added up by the sink.
@@ -398,7 +444,7 @@ export type BatchCounters = Message<"pipeline.v1.BatchCounters"> & {
  * Use `create(BatchCountersSchema)` to create a new message.
  */
 export const BatchCountersSchema: GenMessage<BatchCounters> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 7);
+  messageDesc(file_pipeline_v1_pipeline, 8);
 
 /**
  * One unit of work flowing down the chain.
@@ -449,7 +495,7 @@ export type Batch = Message<"pipeline.v1.Batch"> & {
  * Use `create(BatchSchema)` to create a new message.
  */
 export const BatchSchema: GenMessage<Batch> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 8);
+  messageDesc(file_pipeline_v1_pipeline, 9);
 
 /**
  * One aggregate group of §4.4 (byType, byUser, byTag). Row form: no longer sent, see ResultPart.
@@ -490,7 +536,7 @@ export type Group = Message<"pipeline.v1.Group"> & {
  * Use `create(GroupSchema)` to create a new message.
  */
 export const GroupSchema: GenMessage<Group> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 9);
+  messageDesc(file_pipeline_v1_pipeline, 10);
 
 /**
  * One byWindow entry of §4.4. Row form: no longer sent, see ResultPart.
@@ -526,7 +572,7 @@ export type WindowGroup = Message<"pipeline.v1.WindowGroup"> & {
  * Use `create(WindowGroupSchema)` to create a new message.
  */
 export const WindowGroupSchema: GenMessage<WindowGroup> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 10);
+  messageDesc(file_pipeline_v1_pipeline, 11);
 
 /**
  * One family of §4.4 groups (byType, byUser or byTag) in columns, in the family's order
@@ -585,7 +631,7 @@ export type GroupColumns = Message<"pipeline.v1.GroupColumns"> & {
  * Use `create(GroupColumnsSchema)` to create a new message.
  */
 export const GroupColumnsSchema: GenMessage<GroupColumns> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 11);
+  messageDesc(file_pipeline_v1_pipeline, 12);
 
 /**
  * byWindow groups of §4.4 in columns, in §4.4 order (by start, then type bytes). Every column
@@ -638,7 +684,7 @@ export type WindowColumns = Message<"pipeline.v1.WindowColumns"> & {
  * Use `create(WindowColumnsSchema)` to create a new message.
  */
 export const WindowColumnsSchema: GenMessage<WindowColumns> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 12);
+  messageDesc(file_pipeline_v1_pipeline, 13);
 
 /**
  * Part of the final aggregates, sent by aggregate to sink after the last batch. Large results
@@ -704,7 +750,7 @@ export type ResultPart = Message<"pipeline.v1.ResultPart"> & {
  * Use `create(ResultPartSchema)` to create a new message.
  */
 export const ResultPartSchema: GenMessage<ResultPart> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 13);
+  messageDesc(file_pipeline_v1_pipeline, 14);
 
 /**
  * Per-stage measurements, gathered on the way down in the End message.
@@ -788,7 +834,7 @@ export type StageMetrics = Message<"pipeline.v1.StageMetrics"> & {
  * Use `create(StageMetricsSchema)` to create a new message.
  */
 export const StageMetricsSchema: GenMessage<StageMetrics> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 14);
+  messageDesc(file_pipeline_v1_pipeline, 15);
 
 /**
  * Sent after the last batch. Each stage appends its metrics and forwards it.
@@ -828,7 +874,7 @@ export type End = Message<"pipeline.v1.End"> & {
  * Use `create(EndSchema)` to create a new message.
  */
 export const EndSchema: GenMessage<End> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 15);
+  messageDesc(file_pipeline_v1_pipeline, 16);
 
 /**
  * A message on a stage's inbound stream. Order: header, batches…, [result parts…,] end.
@@ -879,7 +925,7 @@ export type StageRequest = Message<"pipeline.v1.StageRequest"> & {
  * Use `create(StageRequestSchema)` to create a new message.
  */
 export const StageRequestSchema: GenMessage<StageRequest> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 16);
+  messageDesc(file_pipeline_v1_pipeline, 17);
 
 /**
  * Latency percentiles in milliseconds.
@@ -918,7 +964,7 @@ export type LatencySummary = Message<"pipeline.v1.LatencySummary"> & {
  * Use `create(LatencySummarySchema)` to create a new message.
  */
 export const LatencySummarySchema: GenMessage<LatencySummary> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 17);
+  messageDesc(file_pipeline_v1_pipeline, 18);
 
 /**
  * The outcome of a run, produced by the sink and passed back up the chain to ingest.
@@ -1014,7 +1060,7 @@ export type RunComplete = Message<"pipeline.v1.RunComplete"> & {
  * Use `create(RunCompleteSchema)` to create a new message.
  */
 export const RunCompleteSchema: GenMessage<RunComplete> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 18);
+  messageDesc(file_pipeline_v1_pipeline, 19);
 
 /**
  * A message on a stage's outbound (reply) stream.
@@ -1060,7 +1106,7 @@ export type StageResponse = Message<"pipeline.v1.StageResponse"> & {
  * Use `create(StageResponseSchema)` to create a new message.
  */
 export const StageResponseSchema: GenMessage<StageResponse> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 19);
+  messageDesc(file_pipeline_v1_pipeline, 20);
 
 /**
  * Starts a run over a file.
@@ -1168,6 +1214,15 @@ export type RunRequest = Message<"pipeline.v1.RunRequest"> & {
    * @generated from field: uint32 progress_interval_ms = 14;
    */
   progressIntervalMs: number;
+
+  /**
+   * Send the line data inside the stream's messages (RawLines.data) even where shared memory
+   * is there for it (RawLines.shared, the default), e.g. to measure what the shared memory
+   * saves.
+   *
+   * @generated from field: bool inline_lines = 15;
+   */
+  inlineLines: boolean;
 };
 
 /**
@@ -1175,7 +1230,7 @@ export type RunRequest = Message<"pipeline.v1.RunRequest"> & {
  * Use `create(RunRequestSchema)` to create a new message.
  */
 export const RunRequestSchema: GenMessage<RunRequest> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 20);
+  messageDesc(file_pipeline_v1_pipeline, 21);
 
 /**
  * Progress of a run, about once a second, and its completion.
@@ -1259,7 +1314,7 @@ export type RunProgress = Message<"pipeline.v1.RunProgress"> & {
  * Use `create(RunProgressSchema)` to create a new message.
  */
 export const RunProgressSchema: GenMessage<RunProgress> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 21);
+  messageDesc(file_pipeline_v1_pipeline, 22);
 
 /**
  * Event lines published into ingest's live run.
@@ -1288,7 +1343,7 @@ export type PublishRequest = Message<"pipeline.v1.PublishRequest"> & {
  * Use `create(PublishRequestSchema)` to create a new message.
  */
 export const PublishRequestSchema: GenMessage<PublishRequest> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 22);
+  messageDesc(file_pipeline_v1_pipeline, 23);
 
 /**
  * @generated from message pipeline.v1.PublishResponse
@@ -1333,7 +1388,7 @@ export type PublishResponse = Message<"pipeline.v1.PublishResponse"> & {
  * Use `create(PublishResponseSchema)` to create a new message.
  */
 export const PublishResponseSchema: GenMessage<PublishResponse> = /*@__PURE__*/
-  messageDesc(file_pipeline_v1_pipeline, 23);
+  messageDesc(file_pipeline_v1_pipeline, 24);
 
 /**
  * Why a line is a dead letter (DESIGN.md §4.4).
