@@ -419,5 +419,6 @@ async function* runAttempt(
     throw err;
   } finally {
     signal.removeEventListener("abort", onAbort);
+    if (ring?.failure) log.warn(`shared memory failed, the rest of the line data went inline: ${ring.failure}`);
   }
 }

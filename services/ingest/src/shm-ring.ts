@@ -28,6 +28,8 @@ export class ShmRing {
   private fd: number | undefined;
   private readonly free: number[];
   private unlinked = false;
+  /** Why the ring stopped taking batches (a failed write, e.g. tmpfs full); undefined while it works. */
+  failure?: string;
 
   /**
    * Creates the ring's file (mode 0600), `slots` slots of `slotBytes` each. tmpfs allocates a
@@ -58,15 +60,23 @@ export class ShmRing {
 
   /**
    * Writes `data` into a free slot and returns its place, or undefined when it does not fit a
-   * slot or every slot is taken (the caller then sends the bytes inline).
+   * slot or every slot is taken (the caller then sends the bytes inline). A write that fails
+   * (tmpfs full: its pages are allocated only now) closes the ring and says why in `failure`;
+   * the run goes on inline.
    */
   place(data: Uint8Array): RingPlace | undefined {
     if (this.fd === undefined || data.length === 0 || data.length > this.slotBytes) return undefined;
     const slot = this.free.pop();
     if (slot === undefined) return undefined;
     const offset = slot * this.slotBytes;
-    let done = 0;
-    while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, offset + done);
+    try {
+      let done = 0;
+      while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, offset + done);
+    } catch (e) {
+      this.failure = `writing ${data.length} bytes at offset ${offset} of ${this.path} failed: ${(e as Error).message}`;
+      this.close();
+      return undefined;
+    }
     return { slot, offset, length: data.length };
   }
 
@@ -97,7 +107,11 @@ export class ShmRing {
 
   close(): void {
     if (this.fd !== undefined) {
-      closeSync(this.fd);
+      try {
+        closeSync(this.fd);
+      } catch {
+        // the descriptor is gone already; nothing to release
+      }
       this.fd = undefined;
     }
     this.unlink();

@@ -43,6 +43,15 @@ describe("ShmRing", () => {
     expect(ring.place(Buffer.from("x\n")), "closed").toBeUndefined();
   });
 
+  it("stops taking batches, saying why, when a write fails", () => {
+    const ring = new ShmRing(2, 8, dir);
+    closeSync((ring as unknown as { fd: number }).fd); // the write now fails (EBADF), as on a full tmpfs
+    expect(ring.place(Buffer.from("a\n"))).toBeUndefined();
+    expect(ring.failure).toMatch(/^writing 2 bytes at offset 0 of .*modular-runtime-ingest-.* failed: EBADF/);
+    expect(existsSync(ring.path)).toBe(false);
+    expect(ring.place(Buffer.from("a\n"))).toBeUndefined();
+  });
+
   it("reports why it cannot make a ring instead of throwing", () => {
     expect(ShmRing.tryCreate(2, 8, join(dir, "missing")).error).toMatch(/does not exist/);
     const made = ShmRing.tryCreate(1, 8, dir);
