@@ -157,9 +157,8 @@ export class ChainStream {
   /** Batches handed to the stream so far, and the events (lines) they carried. */
   sent = 0n;
   private eventsSent = 0n;
-  /** Batches whose lines went through shared memory, and their bytes. */
+  /** Batches whose lines went through shared memory (the others went inline). */
   sharedBatches = 0;
-  sharedBytes = 0;
 
   constructor(private readonly opts: ChainOptions, header: MessageInitShape<typeof RunHeaderSchema>) {
     this.window = new CreditWindow(opts.window);
@@ -251,7 +250,6 @@ export class ChainStream {
       };
       this.call.write(encodeBatchRequest(ref));
       this.sharedBatches++;
-      this.sharedBytes += place.length;
       written?.(batch); // the lines are in the ring already
     } else {
       this.call.write(encodeBatchRequest(batch), written && (() => written(batch)));

@@ -194,13 +194,14 @@ export async function* runIngest(req: RunRequest, deps: IngestDeps, signal: Abor
     const from = state.committed;
     const outcome = { lastTrace: BigInt(from.nextTrace) - 1n };
     try {
-      const { complete, linesRead } = yield* runAttempt(req, settings, deps, signal, { runId, log, attempt, from, state, checkpointed, outcome });
+      const { complete, linesRead, lineTransport } = yield* runAttempt(req, settings, deps, signal, { runId, log, attempt, from, state, checkpointed, outcome });
       complete.attempts = attempt;
       complete.replayedBatches = replayed;
       complete.checkpoints = BigInt(state.committed.checkpoint);
       log.info(`run complete: ${complete.lines} lines, checksum ${complete.checksum || "(pass-through)"}`, {
         wallSeconds: complete.wallSeconds,
         attempts: attempt,
+        ...lineTransport,
       });
       yield create(RunProgressSchema, {
         runId,
@@ -266,7 +267,7 @@ async function* runAttempt(
   deps: IngestDeps,
   signal: AbortSignal,
   ctx: AttemptContext,
-): AsyncGenerator<RunProgress, { complete: RunComplete; linesRead: number }> {
+): AsyncGenerator<RunProgress, { complete: RunComplete; linesRead: number; lineTransport: { sharedBatches: number; inlineBatches: number } }> {
   const { runId, log, attempt, from, state } = ctx;
   const recovering = attempt > 1 && state.failingSince > 0;
   const lookupTimeoutMs = recovering ? Math.max(100, settings.recoveryTimeoutMs - (Date.now() - state.failingSince)) : deps.lookupTimeoutMs;
@@ -412,7 +413,8 @@ async function* runAttempt(
       await Promise.race([settled, new Promise((r) => setTimeout(r, interval))]);
       if (!finished) yield progress();
     }
-    return { complete: await ended, linesRead };
+    const sharedBatches = chain.sharedBatches;
+    return { complete: await ended, linesRead, lineTransport: { sharedBatches, inlineBatches: Number(chain.sent) - sharedBatches } };
   } catch (e) {
     const err = chain.failed ?? ConnectError.from(e);
     chain.cancel();

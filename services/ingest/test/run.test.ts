@@ -174,14 +174,20 @@ describe("runIngest", () => {
     const expected = readFileSync(path, "utf8");
     const text = () => seen.batches.map((b) => (b.payload.case === "raw" ? Buffer.from(b.payload.value.data).toString() : "")).join("");
     const mine = () => readdirSync("/dev/shm").filter((n) => n.startsWith(`modular-runtime-ingest-${process.pid}-`));
-    await run({ inputPath: path, batchSize: 400 });
+    const lines: string[] = [];
+    const logged = createLogger({ service: "ingest", write: (l) => lines.push(l) });
+    const completeLine = () => JSON.parse(lines.find((l) => l.includes('"run complete:'))!) as Record<string, unknown>;
+    await run({ inputPath: path, batchSize: 400 }, { deps: { log: logged } });
     expect(seen.batches).toHaveLength(13);
     expect(sharedSeen).toBe(13); // one slot per batch in flight: every batch found one
     expect(text()).toBe(expected);
     expect(mine()).toEqual([]);
-    await run({ inputPath: path, batchSize: 400, inlineLines: true });
+    expect(completeLine()).toMatchObject({ sharedBatches: 13, inlineBatches: 0 });
+    lines.length = 0;
+    await run({ inputPath: path, batchSize: 400, inlineLines: true }, { deps: { log: logged } });
     expect(sharedSeen).toBe(0);
     expect(text()).toBe(expected);
+    expect(completeLine()).toMatchObject({ sharedBatches: 0, inlineBatches: 13 });
   });
 
   it("sends the lines inline, with a warning, when it cannot make a ring", async () => {
