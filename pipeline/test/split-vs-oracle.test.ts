@@ -16,6 +16,7 @@ import {
   type StageRequest,
 } from '@modular-runtime/proto/pipeline/v1/pipeline';
 import { LoadGeneratorService } from '@modular-runtime/proto/runtime/v1/load';
+import { LoggerService } from '@modular-runtime/proto/runtime/v1/logger';
 import { SupervisorService } from '@modular-runtime/proto/runtime/v1/supervisor';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,6 +55,18 @@ async function compare(input: string, rules: unknown, opts: { batchSize?: number
   expect(split.results).toBe(ref.results);
   expect(split.deadLetters.map((d) => [d.line, d.reason])).toEqual(ref.deadLetters.map((d) => [d.line, d.reason]));
   expect(split.complete.stages.map((s) => s.stage)).toEqual(['ingest', 'parse', 'rules', 'aggregate', 'sink']);
+  return split.complete;
+}
+
+/** How ingest sent a run's lines: the fields of its "run complete" log line (sharedBatches, inlineBatches). */
+async function lineTransport(runId: string): Promise<Record<string, string>> {
+  const logger = createClient(LoggerService, createConnectTransport({ baseUrl: stack.url, httpVersion: '1.1' }));
+  for (let i = 0; i < 100; i++) {
+    const res = await logger.queryLogs({ filter: { serviceNames: ['ingest'], correlationId: runId, text: 'run complete' } });
+    if (res.entries.length) return res.entries.at(-1)!.fields;
+    await new Promise((r) => setTimeout(r, 50)); // the line is on its way from ingest's stdout
+  }
+  throw new Error(`ingest logged no "run complete" for run ${runId}`);
 }
 
 describe('split vs duckdb, byte for byte', () => {
@@ -96,7 +109,10 @@ describe('split vs duckdb, byte for byte', () => {
     const c = CASES.find((x) => x.ratio > 0 && x.events > 1000)!;
     const input = join(dir, `inline-${c.events}-${c.seed}.ndjson`);
     await generate({ events: c.events, seed: c.seed, users: c.users ?? 10_000, distribution: c.distribution, invalidRatio: c.ratio, types: TYPES, out: input });
-    await compare(input, RULES[c.rules], { batchSize: 1000, inlineLines: true });
+    const inline = await compare(input, RULES[c.rules], { batchSize: 1000, inlineLines: true });
+    expect(await lineTransport(inline.runId)).toMatchObject({ sharedBatches: '0', inlineBatches: String(inline.batches) });
+    const shared = await compare(input, RULES[c.rules], { batchSize: 1000 });
+    expect(await lineTransport(shared.runId)).toMatchObject({ sharedBatches: String(shared.batches), inlineBatches: '0' });
   }, 120_000);
 
   it('every edge case of the corpus, under three rule sets', async () => {
