@@ -86,19 +86,17 @@ export function encodeBatchRequest(batch: BatchInit): Uint8Array[] {
     at = putVarint(prefix, at, data.length);
     parts.push(data);
   }
-  if (numbersField > 0) {
-    const numbersHead = new Uint8Array(1 + varintLength(lineNumbers.length));
-    numbersHead[0] = TAG_RAW_LINE_NUMBERS;
-    putVarint(numbersHead, 1, lineNumbers.length);
-    parts.push(numbersHead, lineNumbers);
-  }
-  if (shared) {
-    const sharedHead = new Uint8Array(1 + varintLength(shared.length));
-    sharedHead[0] = TAG_RAW_SHARED;
-    putVarint(sharedHead, 1, shared.length);
-    parts.push(sharedHead, shared);
-  }
+  if (numbersField > 0) parts.push(fieldHead(TAG_RAW_LINE_NUMBERS, lineNumbers.length), lineNumbers);
+  if (shared) parts.push(fieldHead(TAG_RAW_SHARED, shared.length), shared);
   return parts;
+}
+
+/** The tag and length of a length-delimited field of `length` bytes (its head on the wire). */
+function fieldHead(tag: number, length: number): Uint8Array {
+  const head = new Uint8Array(1 + varintLength(length));
+  head[0] = tag;
+  putVarint(head, 1, length);
+  return head;
 }
 
 function encodeRequest(init: StageRequestInit): Uint8Array[] {
@@ -204,9 +202,7 @@ export class ChainStream {
         }
       }
       if (this.complete === undefined) throw new ConnectError(`${d} closed the stream without a RunComplete`, Code.Internal);
-      this.opts.ring?.close();
     } catch (e) {
-      this.opts.ring?.close();
       const err = ConnectError.from(e);
       this.failure = this.cancelled
         ? new ConnectError("ingest: run cancelled", Code.Canceled)
@@ -216,6 +212,8 @@ export class ChainStream {
       for (const p of this.pending.values()) p.reject(this.failure);
       this.pending.clear();
       this.call.cancel();
+    } finally {
+      this.opts.ring?.close();
     }
   }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tonic::Status;
 
-use crate::pb::RawLines;
+use crate::pb::{RawLines, SharedSlice};
 
 /// The only place a shared file may be: tmpfs, with the name ingest gives its rings.
 pub const SHARED_PREFIX: &str = "/dev/shm/modular-runtime-ingest-";
@@ -77,28 +77,36 @@ impl SharedFiles {
         max_bytes: usize,
     ) -> Result<(), Status> {
         let Some(s) = raw.shared.take() else { return Ok(()) };
-        let at = format!("{stage}: batch {trace}");
+        // The batch is named only in an error, so that no message is made for every batch.
+        self.take(s, raw, copy, max_bytes)
+            .map_err(|e| Status::new(e.code(), format!("{stage}: batch {trace}: {}", e.message())))
+    }
+
+    /// `resolve` for a batch with the slice `s`; errors without the stage and batch.
+    fn take(&mut self, s: SharedSlice, raw: &mut RawLines, copy: bool, max_bytes: usize) -> Result<(), Status> {
         if !raw.data.is_empty() {
-            return Err(Status::invalid_argument(format!("{at}: has both line data and a shared slice")));
+            return Err(Status::invalid_argument("has both line data and a shared slice"));
         }
         let name = s.path.strip_prefix(SHARED_PREFIX).unwrap_or("");
         if name.is_empty() || name.contains('/') || name.contains('\0') {
             return Err(Status::invalid_argument(format!(
-                "{at}: shared-memory path {:?} is not a file {SHARED_PREFIX}…",
+                "shared-memory path {:?} is not a file {SHARED_PREFIX}…",
                 s.path
             )));
         }
         if s.length > max_bytes as u64 {
             return Err(Status::resource_exhausted(format!(
-                "{at}: shared slice of {} bytes is larger than the {max_bytes} bytes a batch may carry",
+                "shared slice of {} bytes is larger than the {max_bytes} bytes a batch may carry",
                 s.length
             )));
         }
-        let map = self.map(&at, &s.path)?;
+        let map = self
+            .map(&s.path)
+            .map_err(|e| Status::failed_precondition(format!("cannot map shared-memory file {:?}: {e}", s.path)))?;
         let end = s.offset.checked_add(s.length);
         if end.is_none_or(|e| e > map.len as u64) {
             return Err(Status::invalid_argument(format!(
-                "{at}: shared slice [{}, +{}) is outside {:?} ({} bytes)",
+                "shared slice [{}, +{}) is outside {:?} ({} bytes)",
                 s.offset, s.length, s.path, map.len
             )));
         }
@@ -107,14 +115,11 @@ impl SharedFiles {
         Ok(())
     }
 
-    fn map(&mut self, at: &str, path: &str) -> Result<Arc<Mapping>, Status> {
+    fn map(&mut self, path: &str) -> std::io::Result<Arc<Mapping>> {
         if let Some((_, m)) = self.maps.iter().find(|(p, _)| p == path) {
             return Ok(m.clone());
         }
-        let m =
-            Arc::new(map_file(path).map_err(|e| {
-                Status::failed_precondition(format!("{at}: cannot map shared-memory file {path:?}: {e}"))
-            })?);
+        let m = Arc::new(map_file(path)?);
         if self.maps.len() >= MAX_MAPPED {
             self.maps.remove(0);
         }
@@ -160,7 +165,6 @@ fn map_file(path: &str) -> std::io::Result<Mapping> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pb::SharedSlice;
     use std::io::Write;
 
     struct TempShm(String);
